@@ -1,0 +1,164 @@
+"""The run configuration: one typed model, loadable from YAML, overridable by CLI flags.
+
+The same model is the parameter of the Prefect flows and deployments, so the Prefect UI
+shows a form for it. Secrets never live here: API keys and cloud credentials come from the
+environment only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from alchemist_core.digest import digest_json
+from alchemist_core.errors import InputError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Section):
+    """Where the data is and how to read it."""
+
+    source: str = Field("demo", description="Path or URL of a CSV, JSONL, Parquet file/folder or WRENCH folder; 'demo' for the built-in demo dataset")
+    format: Literal["csv", "jsonl", "parquet", "wrench"] | None = Field(None, description="Input format; guessed from the path when empty")
+    fields: list[str] | None = Field(None, description="Input fields programs may read; the spec's input_fields when empty")
+    label_field: str | None = Field("label", description="Gold-label column, kept aside for evaluation only")
+    id_field: str | None = Field(None, description="Unique row-id column; row positions when empty")
+    split_field: str | None = Field(None, description="Column naming each row's split (train/valid/test)")
+    shard_rows: int = Field(50_000, ge=100, description="Rows per Parquet shard")
+    train_split: str = "train"
+    valid_split: str = "valid"
+    test_split: str = "test"
+
+
+class OpenAIConfig(_Section):
+    """An OpenAI-compatible endpoint. The key is read from the environment variable ``api_key_env``."""
+
+    base_url: str | None = Field(None, description="Endpoint base URL (e.g. http://127.0.0.1:8000/v1 for vLLM); OpenAI when empty")
+    model: str = "gpt-4o-mini"
+    supplement_model: str | None = Field(None, description="Model writing supplementary information; the code model when empty")
+    api_key_env: str = "OPENAI_API_KEY"
+    supplement_kinds: list[str] = Field(default_factory=lambda: ["none", "description", "exemplars", "keywords", "rules"])
+    max_repairs: int = Field(2, ge=0)
+    timeout: float = Field(60.0, gt=0)
+    max_retries: int = Field(4, ge=0)
+    max_concurrency: int = Field(4, ge=1)
+    temperature: float = 0.7
+    max_tokens: int = 1000
+    refresh: bool = Field(False, description="Ignore cached replies and sample again")
+    documents: list[str] = Field(default_factory=list, description="User documents to retrieve supplementary information from")
+
+
+class GeneratorConfig(_Section):
+    """Which programs to label with."""
+
+    kind: Literal["offline", "library", "openai", "weak_labels"] = Field(
+        "offline", description="offline: synthesized, no LLM; library: a folder of programs; openai: an LLM; weak_labels: the dataset's own votes"
+    )
+    n_programs: int = Field(10, ge=1, le=500)
+    library_path: str | None = Field(None, description="Folder of program .py files (kind=library)")
+    openai: OpenAIConfig = Field(default_factory=OpenAIConfig)
+    sample_rows: int = Field(500, ge=10, description="Unlabeled rows used for smoke runs and duplicate detection")
+
+
+class SandboxSettings(_Section):
+    """Limits for running untrusted programs."""
+
+    program_seconds: float = Field(30.0, gt=0, description="Wall-clock budget per program per shard")
+    memory_mb: int = Field(2048, ge=128)
+
+
+class LabelModelConfig(_Section):
+    """How votes become pseudolabels."""
+
+    name: Literal["auto", "majority", "weighted", "snorkel"] = Field(
+        "auto", description="auto picks on the valid split (never test); majority when there are no valid labels"
+    )
+    n_epochs: int = Field(500, ge=1)
+    max_fit_rows: int = Field(200_000, ge=100)
+
+
+class StudentSettings(_Section):
+    """The distilled student."""
+
+    enabled: bool = True
+    model: Literal["mlp", "logreg"] = "mlp"
+    features: Literal["minilm", "tfidf"] = "minilm"
+    encoder: str = Field("minilm", description="'minilm' (shipped) or a local sentence-transformers folder")
+    hidden: list[int] = Field(default_factory=lambda: [256])
+    epochs: int = Field(30, ge=1)
+    lr: float = 1e-3
+    batch_size: int = 128
+    covered_only: bool = True
+    confidence_weighting: bool = True
+    device: str | None = Field(None, description="cuda, cpu, or empty for a GPU when present")
+
+
+class DaskSettings(_Section):
+    """Where programs run."""
+
+    address: str | None = Field(None, description="tcp://host:port of a Dask scheduler; 'synchronous' runs in-process; empty starts a LocalCluster")
+    n_workers: int = Field(2, ge=1)
+    shards_per_task: int = Field(4, ge=1, description="Shards per Prefect task: tens of tasks, not thousands")
+
+
+class RunConfig(_Section):
+    """Everything one run needs."""
+
+    spec: str = Field("demo", description="Task spec YAML path, or the name of a shipped spec")
+    data: DataConfig = Field(default_factory=DataConfig)
+    generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    label_model: LabelModelConfig = Field(default_factory=LabelModelConfig)
+    student: StudentSettings = Field(default_factory=StudentSettings)
+    dask: DaskSettings = Field(default_factory=DaskSettings)
+    storage: str = Field("./alchemist-runs", description="Artifact root: a local folder or s3://bucket/prefix")
+    run_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description="Run folder name; derived from the config when empty")
+    seed: int = 0
+
+    @property
+    def digest(self) -> str:
+        """Digest of everything that changes results (the run id and storage root excluded)."""
+        payload = self.model_dump(mode="json", exclude={"run_id", "storage"})
+        payload["dask"] = {}  # where programs run does not change what they return
+        return digest_json(payload)
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Read a :class:`RunConfig` from YAML (or defaults) and apply dotted ``overrides``.
+
+    Examples
+    --------
+    >>> load_config(overrides={"generator.kind": "offline", "seed": 3}).seed
+    3
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        file = Path(path)
+        if not file.exists():
+            raise InputError(f"expected a run config YAML at {file}, found none")
+        try:
+            loaded = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as error:
+            raise InputError(f"{file} is not valid YAML: {error}") from None
+        if not isinstance(loaded, dict):
+            raise InputError(f"{file}: expected a mapping of config sections, got {type(loaded).__name__}")
+        data = loaded
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        node = data
+        keys = dotted.split(".")
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = value
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
+        raise InputError(f"invalid run config: {problems}") from None

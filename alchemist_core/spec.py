@@ -1,0 +1,138 @@
+"""The task spec: what to label, read from a YAML file.
+
+A spec names the task, gives the instruction, the classes (name plus a one-line
+description, in class-index order), the input fields a program may read, optional
+supplementary information (a description, exemplars, keywords, rules) and optionally a few
+labeled examples.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from alchemist_core.digest import digest_json
+from alchemist_core.errors import InputError
+
+
+class ClassSpec(BaseModel):
+    """One class: its name and a one-line description."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    description: str = ""
+
+
+class Supplementary(BaseModel):
+    """Optional supplementary information put into prompts and used by generators."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    description: str = ""
+    # class name -> example texts
+    exemplars: dict[str, list[str]] = Field(default_factory=dict)
+    # class name -> keywords or phrases that suggest the class
+    keywords: dict[str, list[str]] = Field(default_factory=dict)
+    rules: list[str] = Field(default_factory=list)
+
+
+class LabeledExample(BaseModel):
+    """A labeled example: the input fields and the class name (or index)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fields: dict[str, Any]
+    label: str | int
+
+
+class TaskSpec(BaseModel):
+    """What to label. See ``alchemist_core/specs/*.yaml`` for complete examples."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    instruction: str = Field(min_length=1)
+    classes: list[ClassSpec] = Field(min_length=2)
+    input_fields: list[str] = Field(default_factory=lambda: ["text"], min_length=1)
+    supplementary: Supplementary = Field(default_factory=Supplementary)
+    examples: list[LabeledExample] = Field(default_factory=list)
+
+    @field_validator("classes")
+    @classmethod
+    def _unique_class_names(cls, classes: list[ClassSpec]) -> list[ClassSpec]:
+        names = [c.name for c in classes]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"class names must be unique, but {duplicates} appear more than once")
+        return classes
+
+    @model_validator(mode="after")
+    def _known_class_references(self) -> "TaskSpec":
+        names = set(self.class_names)
+        for where, mapping in (("exemplars", self.supplementary.exemplars), ("keywords", self.supplementary.keywords)):
+            unknown = sorted(set(mapping) - names)
+            if unknown:
+                raise ValueError(f"supplementary.{where} names unknown classes {unknown}; classes are {self.class_names}")
+        for example in self.examples:
+            self.class_index(example.label)
+        return self
+
+    @property
+    def class_names(self) -> list[str]:
+        return [c.name for c in self.classes]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    def class_index(self, label: str | int) -> int:
+        """The index of ``label`` (a class name or an index)."""
+        if isinstance(label, int) and not isinstance(label, bool):
+            if 0 <= label < self.n_classes:
+                return label
+            raise InputError(f"class index {label} is out of range; expected 0..{self.n_classes - 1}")
+        try:
+            return self.class_names.index(str(label))
+        except ValueError:
+            raise InputError(f"unknown class {label!r}; expected one of {self.class_names}") from None
+
+    @property
+    def digest(self) -> str:
+        return digest_json(self.model_dump(mode="json"))
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def parse_spec(data: Any, *, source: str = "<spec>") -> TaskSpec:
+    """Validate a mapping as a :class:`TaskSpec`, with a readable error."""
+    if not isinstance(data, dict):
+        raise InputError(f"{source}: expected a YAML mapping with name, instruction and classes; got {type(data).__name__}")
+    try:
+        return TaskSpec.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}" for e in error.errors()
+        )
+        raise InputError(f"{source} is not a valid task spec: {problems}") from None
+
+
+def load_spec(path: str | Path) -> TaskSpec:
+    """Read a task spec from a YAML file (a path, or the name of a spec shipped with Alchemist)."""
+    candidate = Path(path)
+    if not candidate.exists():
+        bundled = Path(__file__).parent / "specs" / f"{path}.yaml"
+        if bundled.exists():
+            candidate = bundled
+        else:
+            shipped = sorted(p.stem for p in (Path(__file__).parent / "specs").glob("*.yaml"))
+            raise InputError(f"no task spec at {path!s}; give a YAML file or one of the shipped specs {shipped}")
+    try:
+        data = yaml.safe_load(candidate.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise InputError(f"{candidate} is not valid YAML: {error}") from None
+    return parse_spec(data, source=str(candidate))
