@@ -1,0 +1,39 @@
+import pytest
+
+from alchemist_core.config import RunConfig, load_config
+from alchemist_core.errors import InputError
+
+
+def test_defaults_are_the_embedded_demo():
+    config = load_config()
+    assert (config.spec, config.data.source, config.generator.kind) == ("demo", "demo", "offline")
+
+
+def test_yaml_and_overrides(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("spec: youtube\ngenerator:\n  kind: library\n  library_path: progs\nseed: 1\n")
+    config = load_config(path, {"seed": 5, "dask.address": "synchronous", "student.enabled": None})
+    assert config.spec == "youtube" and config.generator.library_path == "progs"
+    assert config.seed == 5 and config.dask.address == "synchronous" and config.student.enabled
+
+
+def test_digest_ignores_where_it_runs_but_not_what_it_computes():
+    base = RunConfig()
+    assert base.digest == RunConfig(dask={"address": "tcp://x:1"}, storage="/elsewhere", run_id="r").digest
+    assert base.digest != RunConfig(seed=1).digest
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [({"generator.kind": "gpt"}, "generator.kind"), ({"seed": "x"}, "seed"), ({"data.shard_rows": 3}, "shard_rows")],
+)
+def test_invalid_config_names_the_field(overrides, message):
+    with pytest.raises(InputError, match=message):
+        load_config(overrides=overrides)
+
+
+def test_unknown_key_rejected(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("generater:\n  kind: offline\n")
+    with pytest.raises(InputError, match="generater"):
+        load_config(path)
