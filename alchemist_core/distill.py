@@ -1,0 +1,593 @@
+"""The student: a small model distilled from the label model's posterior.
+
+Both students follow one contract: ``fit(X, posterior)`` on soft labels, then
+``predict_proba(X)`` and ``predict(X)`` on any rows, ``save(storage, *parts)`` and
+``load(storage, *parts)``. ``X`` is a dense array (sentence embeddings) or a scipy sparse
+matrix (TF-IDF). Rows without any program vote carry no label information; the caller leaves
+them out when ``StudentConfig.covered_only`` is set.
+
+* :class:`MLPStudent`: a torch MLP trained with soft cross-entropy, on the GPU when present.
+* :class:`LogisticStudent`: scikit-learn logistic regression on the same soft labels, a strong
+  quick baseline on frozen embeddings.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import logging
+import math
+import pickle
+import time
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.sparse
+import torch
+
+from alchemist_core.errors import InputError, StorageError
+from alchemist_core.features import select_device
+
+if TYPE_CHECKING:
+    from alchemist_core.storage import Storage
+
+logger = logging.getLogger(__name__)
+
+_CONFIG_FILE = "config.json"
+_PREDICT_BATCH = 4096
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    """How a student is trained.
+
+    Parameters
+    ----------
+    hidden : tuple of int
+        Widths of the MLP's hidden layers; ``()`` gives a linear softmax model.
+    dropout : float
+        Dropout after each hidden layer, in ``[0, 1)``.
+    lr, weight_decay : float
+        AdamW settings.
+    epochs : int
+        Maximum passes over the training rows.
+    batch_size : int
+    confidence_weighting : bool
+        Weight each row by the confidence of its posterior (see :func:`row_confidence`).
+    covered_only : bool
+        Train only on rows with at least one program vote; the caller selects those rows.
+    patience : int
+        Early stopping: epochs without a better validation accuracy before training stops.
+    device : str, optional
+        ``None`` uses CUDA when present, else the CPU.
+    """
+
+    hidden: tuple[int, ...] = (256,)
+    dropout: float = 0.1
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    epochs: int = 30
+    batch_size: int = 128
+    confidence_weighting: bool = True
+    covered_only: bool = True
+    patience: int = 5
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        # JSON brings tuples back as lists.
+        object.__setattr__(self, "hidden", tuple(int(width) for width in self.hidden))
+        problems = []
+        if any(width < 1 for width in self.hidden):
+            problems.append(f"hidden widths must be >= 1, got {self.hidden}")
+        if not 0.0 <= self.dropout < 1.0:
+            problems.append(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.lr <= 0:
+            problems.append(f"lr must be > 0, got {self.lr}")
+        if self.weight_decay < 0:
+            problems.append(f"weight_decay must be >= 0, got {self.weight_decay}")
+        for name in ("epochs", "batch_size", "patience"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if problems:
+            raise InputError("invalid StudentConfig: " + "; ".join(problems))
+
+
+def row_confidence(posterior: np.ndarray) -> np.ndarray:
+    """One minus the normalised entropy of each posterior row: 1 for one-hot, 0 for uniform.
+
+    Examples
+    --------
+    >>> row_confidence(np.array([[1.0, 0.0], [0.5, 0.5]])).round(6).tolist()
+    [1.0, 0.0]
+    """
+    posterior = np.asarray(posterior, dtype=np.float64)
+    n_classes = posterior.shape[1]
+    if n_classes < 2:
+        return np.ones(posterior.shape[0])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = -np.where(posterior > 0, posterior * np.log(posterior), 0.0).sum(axis=1)
+    confidence = np.clip(1.0 - entropy / np.log(n_classes), 0.0, 1.0)
+    # Rounding leaves ~1e-16 on uniform rows; call that what it is.
+    confidence[confidence < 1e-9] = 0.0
+    return confidence
+
+
+# -- input checks -----------------------------------------------------------------------------
+
+
+def _is_sparse(X: Any) -> bool:
+    return scipy.sparse.issparse(X)
+
+
+def _check_X(X: Any, name: str = "X") -> Any:
+    if _is_sparse(X):
+        X = X.tocsr().astype(np.float32)
+    else:
+        X = np.asarray(X, dtype=np.float32)
+    if X.ndim != 2:
+        raise InputError(f"{name} must be 2-D (n_rows, n_features), got shape {X.shape}")
+    if not np.isfinite(X.data if _is_sparse(X) else X).all():
+        raise InputError(f"{name} contains NaN or infinite values")
+    return X
+
+
+def _check_n_features(X: Any, n_features: int, name: str = "X") -> None:
+    if X.shape[1] != n_features:
+        raise InputError(f"{name} has {X.shape[1]} features, but the student was fitted with {n_features}")
+
+
+def _check_fit_inputs(
+    X: Any, posterior: Any, weights: Any, X_valid: Any, y_valid: Any
+) -> tuple[Any, np.ndarray, np.ndarray, Any, np.ndarray | None]:
+    X = _check_X(X)
+    posterior = np.asarray(posterior, dtype=np.float64)
+    if posterior.ndim != 2 or posterior.shape[1] < 2:
+        raise InputError(f"posterior must be 2-D (n_rows, n_classes) with n_classes >= 2, got shape {posterior.shape}")
+    if posterior.shape[0] != X.shape[0]:
+        raise InputError(
+            f"X and posterior must have the same rows, but X has {X.shape[0]} and posterior {posterior.shape[0]}"
+        )
+    if X.shape[0] == 0:
+        raise InputError("the student needs at least one training row, got none")
+    if not np.isfinite(posterior).all() or (posterior < 0).any():
+        raise InputError("posterior must hold finite, non-negative probabilities")
+    totals = posterior.sum(axis=1, keepdims=True)
+    if (totals <= 0).any():
+        raise InputError(f"{int((totals <= 0).sum())} posterior rows sum to 0; expected probability rows")
+    posterior = posterior / totals
+    if weights is None:
+        weights = np.ones(X.shape[0])
+    else:
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.shape != (X.shape[0],) or not np.isfinite(weights).all() or (weights < 0).any():
+            raise InputError(
+                f"weights must be {X.shape[0]} finite non-negative numbers, got shape {weights.shape}"
+            )
+    if (X_valid is None) != (y_valid is None):
+        raise InputError("pass both X_valid and y_valid for early stopping, or neither")
+    if X_valid is not None:
+        X_valid = _check_X(X_valid, "X_valid")
+        _check_n_features(X_valid, X.shape[1], "X_valid")
+        y_valid = np.asarray(y_valid)
+        if y_valid.shape != (X_valid.shape[0],):
+            raise InputError(
+                f"y_valid must have one label per X_valid row ({X_valid.shape[0]}), got shape {y_valid.shape}"
+            )
+        if y_valid.size and (y_valid.min() < 0 or y_valid.max() >= posterior.shape[1]):
+            raise InputError(f"y_valid must hold class indices in [0, {posterior.shape[1] - 1}]")
+    return X, posterior, weights, X_valid, y_valid
+
+
+def _training_weights(posterior: np.ndarray, weights: np.ndarray, confidence_weighting: bool) -> np.ndarray:
+    if confidence_weighting:
+        weights = weights * row_confidence(posterior)
+    total = weights.sum()
+    if total <= 0:
+        raise InputError(
+            "every training row has weight 0 (uniform posteriors under confidence weighting, "
+            "or zero weights); there is nothing to learn from"
+        )
+    # Mean 1, so a batch loss is on the scale of an unweighted one and lr keeps its meaning.
+    return weights * (len(weights) / total)
+
+
+def _check_fitted(student: Any) -> None:
+    if not hasattr(student, "n_classes_"):
+        raise InputError(f"this {type(student).__name__} is not fitted yet; call fit(X, posterior) first")
+
+
+# -- the MLP student ---------------------------------------------------------------------------
+
+
+class _Network(torch.nn.Module):
+    """Linear layers with ReLU; dropout masks come from an explicit generator."""
+
+    def __init__(self, n_features: int, n_classes: int, hidden: tuple[int, ...], dropout: float):
+        super().__init__()
+        widths = [n_features, *hidden, n_classes]
+        # skip_init: torch.nn.Linear would draw its initial weights from the global RNG.
+        self.layers = torch.nn.ModuleList(
+            torch.nn.utils.skip_init(torch.nn.Linear, a, b) for a, b in zip(widths[:-1], widths[1:])
+        )
+        self.dropout = dropout
+
+    def reset_parameters(self, generator: torch.Generator) -> None:
+        # Same scheme as torch.nn.Linear.reset_parameters, but drawn from ``generator``.
+        with torch.no_grad():
+            for layer in self.layers:
+                torch.nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+                bound = 1.0 / math.sqrt(layer.in_features)
+                torch.nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        for layer in self.layers[:-1]:
+            x = torch.relu(layer(x))
+            if self.training and self.dropout > 0 and generator is not None:
+                # NB: torch.nn.Dropout draws from the global RNG; an explicit generator keeps
+                # training reproducible without seeding global state.
+                keep = torch.rand(x.shape, generator=generator, device=x.device) >= self.dropout
+                x = x * keep / (1.0 - self.dropout)
+        return self.layers[-1](x)  # (batch, n_classes) logits
+
+
+def _rows(X: Any, index: np.ndarray | slice, device: str | torch.device) -> torch.Tensor:
+    block = X[index]
+    if _is_sparse(block):
+        block = block.toarray()
+    return torch.as_tensor(np.ascontiguousarray(block, dtype=np.float32), device=device)
+
+
+def _train_epoch(
+    network: _Network,
+    optimizer: torch.optim.Optimizer,
+    X: Any,
+    targets: torch.Tensor,
+    row_weights: torch.Tensor,
+    order: np.ndarray,
+    batch_size: int,
+    generator: torch.Generator,
+) -> float:
+    """One pass over the rows in ``order``; returns the mean weighted soft cross-entropy."""
+    device = next(network.parameters()).device
+    network.train()
+    total = 0.0
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        logits = network(_rows(X, batch, device), generator)  # (batch, n_classes)
+        q = targets[batch].to(device)
+        w = row_weights[batch].to(device)
+        loss = (w * -(q * torch.log_softmax(logits, dim=1)).sum(dim=1)).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        total += float(loss.detach()) * len(batch)
+    return total / len(order)
+
+
+class MLPStudent:
+    """A torch MLP distilled from soft labels with a weighted soft cross-entropy.
+
+    Parameters
+    ----------
+    config : StudentConfig
+    seed : int
+        Seeds weight initialisation, shuffling and dropout through ``torch.Generator`` objects,
+        so two fits with one seed on the CPU give identical models; global RNGs are untouched.
+
+    Attributes
+    ----------
+    n_features_in_, n_classes_ : int
+    history_ : list of dict
+        Per epoch: ``epoch``, ``loss`` (weighted soft cross-entropy), ``seconds`` and, with a
+        validation set, ``valid_accuracy``.
+    best_epoch_ : int
+        The epoch whose weights were kept (the last one without a validation set).
+    device_ : str
+    network_ : torch.nn.Module
+
+    Examples
+    --------
+    >>> X = np.array([[0.0, 1.0], [1.0, 0.0]] * 20)
+    >>> posterior = np.array([[0.9, 0.1], [0.2, 0.8]] * 20)
+    >>> student = MLPStudent(StudentConfig(hidden=(8,), lr=0.05, epochs=50, device="cpu")).fit(X, posterior)
+    >>> student.predict(np.array([[0.0, 1.0], [1.0, 0.0]])).tolist()
+    [0, 1]
+    """
+
+    kind = "mlp"
+
+    def __init__(self, config: StudentConfig = StudentConfig(), *, seed: int = 0):
+        self.config = config
+        self.seed = seed
+
+    def fit(
+        self,
+        X: Any,
+        posterior: Any,
+        *,
+        weights: Any = None,
+        X_valid: Any = None,
+        y_valid: Any = None,
+    ) -> "MLPStudent":
+        """Train on ``posterior`` rows, early-stopping on ``(X_valid, y_valid)`` when given.
+
+        Parameters
+        ----------
+        X : array or sparse matrix, shape (n_rows, n_features)
+        posterior : array, shape (n_rows, n_classes)
+            Soft labels; rows are renormalised to sum to 1.
+        weights : array, shape (n_rows,), optional
+            Extra per-row weights, multiplied with the confidence weights.
+        X_valid, y_valid : optional
+            A labeled validation split (never the test split). Training keeps the weights of
+            the epoch with the best validation accuracy and stops after ``patience`` epochs
+            without improvement. Without them it runs ``epochs`` epochs.
+
+        Returns
+        -------
+        MLPStudent
+            ``self``.
+
+        Raises
+        ------
+        InputError
+            On inconsistent shapes or non-probability posteriors.
+        """
+        config = self.config
+        X, posterior, weights, X_valid, y_valid = _check_fit_inputs(X, posterior, weights, X_valid, y_valid)
+        weights = _training_weights(posterior, weights, config.confidence_weighting)
+        n_rows, n_features = X.shape
+        n_classes = posterior.shape[1]
+        device = select_device(config.device)
+
+        init_generator = torch.Generator().manual_seed(self.seed)
+        network = _Network(n_features, n_classes, config.hidden, config.dropout)
+        network.reset_parameters(init_generator)
+        network.to(device)
+        dropout_generator = torch.Generator(device=device).manual_seed(self.seed + 1)
+        shuffle_generator = torch.Generator().manual_seed(self.seed + 2)
+        optimizer = torch.optim.AdamW(network.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        targets = torch.as_tensor(posterior, dtype=torch.float32)
+        row_weights = torch.as_tensor(weights, dtype=torch.float32)
+
+        self.network_ = network
+        self.device_ = device
+        self.n_features_in_ = n_features
+        self.n_classes_ = n_classes
+        self.history_: list[dict[str, float]] = []
+        best_accuracy, best_state, best_epoch, stale = -1.0, None, config.epochs, 0
+        for epoch in range(1, config.epochs + 1):
+            started = time.perf_counter()
+            order = torch.randperm(n_rows, generator=shuffle_generator).numpy()
+            loss = _train_epoch(
+                network, optimizer, X, targets, row_weights, order, config.batch_size, dropout_generator
+            )
+            record = {"epoch": epoch, "loss": loss}
+            if X_valid is not None:
+                accuracy = float((self.predict(X_valid) == y_valid).mean()) if len(y_valid) else 0.0
+                record["valid_accuracy"] = accuracy
+                if accuracy > best_accuracy:
+                    best_accuracy, best_epoch, stale = accuracy, epoch, 0
+                    best_state = copy.deepcopy(network.state_dict())
+                else:
+                    stale += 1
+            record["seconds"] = time.perf_counter() - started
+            self.history_.append(record)
+            logger.debug("student epoch %s", record)
+            if X_valid is not None and stale >= config.patience:
+                logger.info(
+                    "early stop after epoch %d; best valid accuracy %.4f at epoch %d", epoch, best_accuracy, best_epoch
+                )
+                break
+        if best_state is not None:
+            network.load_state_dict(best_state)
+        self.best_epoch_ = best_epoch if X_valid is not None else len(self.history_)
+        network.eval()
+        logger.info(
+            "trained MLP student on %d rows x %d features, %d classes, %d epochs on %s",
+            n_rows, n_features, n_classes, len(self.history_), device,
+        )
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, ``float64`` of shape ``(n_rows, n_classes)``."""
+        _check_fitted(self)
+        X = _check_X(X)
+        _check_n_features(X, self.n_features_in_)
+        self.network_.eval()
+        out = np.empty((X.shape[0], self.n_classes_), dtype=np.float64)
+        with torch.inference_mode():
+            for start in range(0, X.shape[0], _PREDICT_BATCH):
+                rows = slice(start, start + _PREDICT_BATCH)
+                logits = self.network_(_rows(X, rows, self.device_))
+                out[rows] = torch.softmax(logits.double(), dim=1).cpu().numpy()
+        return out
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of each row."""
+        return self.predict_proba(X).argmax(axis=1)
+
+    def save(self, storage: Storage, *parts: str) -> str:
+        """Write ``config.json`` and ``weights.pt`` under ``parts``; returns the folder's URI."""
+        _check_fitted(self)
+        buffer = io.BytesIO()
+        torch.save({k: v.detach().cpu() for k, v in self.network_.state_dict().items()}, buffer)
+        storage.write_bytes(buffer.getvalue(), *parts, "weights.pt")
+        storage.write_json(_describe(self), *parts, _CONFIG_FILE)
+        return storage.uri(*parts)
+
+    @classmethod
+    def load(cls, storage: Storage, *parts: str, device: str | None = None) -> "MLPStudent":
+        """A student saved by :meth:`save`, on ``device`` (default: the saved config's choice)."""
+        meta = _read_meta(storage, parts, cls.kind)
+        student = cls(StudentConfig(**meta["config"]), seed=meta["seed"])
+        data = storage.read_bytes(*parts, "weights.pt")
+        target = select_device(device if device is not None else student.config.device)
+        state = torch.load(io.BytesIO(data), map_location=target, weights_only=True)
+        network = _Network(meta["n_features_in"], meta["n_classes"], student.config.hidden, student.config.dropout)
+        network.load_state_dict(state)
+        network.to(target).eval()
+        student.network_ = network
+        student.device_ = target
+        _restore_fitted(student, meta)
+        return student
+
+
+# -- the logistic regression student -----------------------------------------------------------
+
+
+class LogisticStudent:
+    """scikit-learn logistic regression fitted on soft labels.
+
+    Each row is repeated once per class with posterior mass above ``1e-3``, weighted by that
+    mass (times the confidence and user weights): the weighted log-loss of the copies equals
+    the soft cross-entropy of the row.
+
+    Parameters
+    ----------
+    config : StudentConfig
+        Uses ``confidence_weighting``; the MLP settings do not apply.
+    seed : int
+    C : float
+        Inverse regularisation strength, as in ``LogisticRegression``.
+
+    Attributes
+    ----------
+    n_features_in_, n_classes_ : int
+    history_ : list of dict
+        One entry: ``loss`` on the training copies and, with a validation set, ``valid_accuracy``.
+    device_ : str
+        Always ``"cpu"``.
+    model_ : sklearn.linear_model.LogisticRegression
+    """
+
+    kind = "logreg"
+    _MIN_MASS = 1e-3
+
+    def __init__(self, config: StudentConfig = StudentConfig(), *, seed: int = 0, C: float = 1.0):
+        self.config = config
+        self.seed = seed
+        self.C = C
+
+    def fit(
+        self,
+        X: Any,
+        posterior: Any,
+        *,
+        weights: Any = None,
+        X_valid: Any = None,
+        y_valid: Any = None,
+    ) -> "LogisticStudent":
+        """Fit on soft labels; same parameters as :meth:`MLPStudent.fit` (no early stopping)."""
+        from sklearn.linear_model import LogisticRegression
+
+        X, posterior, weights, X_valid, y_valid = _check_fit_inputs(X, posterior, weights, X_valid, y_valid)
+        weights = _training_weights(posterior, weights, self.config.confidence_weighting)
+        rows, classes = np.nonzero(posterior > self._MIN_MASS)
+        sample_weight = weights[rows] * posterior[rows, classes]
+        present = np.unique(classes)
+        if len(present) < 2:
+            raise InputError(
+                f"the posterior puts mass only on class(es) {present.tolist()}; logistic regression needs two or more"
+            )
+        started = time.perf_counter()
+        model = LogisticRegression(C=self.C, max_iter=1000, random_state=self.seed)
+        model.fit(X[rows], classes, sample_weight=sample_weight)
+        self.model_ = model
+        self.device_ = "cpu"
+        self.n_features_in_ = X.shape[1]
+        self.n_classes_ = posterior.shape[1]
+        proba = self.predict_proba(X)
+        loss = float(-(weights * (posterior * np.log(np.clip(proba, 1e-12, 1.0))).sum(axis=1)).mean())
+        record: dict[str, float] = {"epoch": 1, "loss": loss, "seconds": time.perf_counter() - started}
+        if X_valid is not None:
+            record["valid_accuracy"] = float((self.predict(X_valid) == y_valid).mean()) if len(y_valid) else 0.0
+        self.history_ = [record]
+        self.best_epoch_ = 1
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, ``float64`` of shape ``(n_rows, n_classes)``; 0 for classes never seen."""
+        _check_fitted(self)
+        X = _check_X(X)
+        _check_n_features(X, self.n_features_in_)
+        out = np.zeros((X.shape[0], self.n_classes_), dtype=np.float64)
+        out[:, self.model_.classes_] = self.model_.predict_proba(X)
+        return out
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable class of each row."""
+        return self.predict_proba(X).argmax(axis=1)
+
+    def save(self, storage: Storage, *parts: str) -> str:
+        """Write ``config.json`` and ``model.pkl`` under ``parts``; returns the folder's URI."""
+        _check_fitted(self)
+        storage.write_bytes(pickle.dumps(self.model_, protocol=pickle.HIGHEST_PROTOCOL), *parts, "model.pkl")
+        storage.write_json({**_describe(self), "C": self.C}, *parts, _CONFIG_FILE)
+        return storage.uri(*parts)
+
+    @classmethod
+    def load(cls, storage: Storage, *parts: str, device: str | None = None) -> "LogisticStudent":
+        """A student saved by :meth:`save`. Unpickling runs code: load only artifacts this project wrote."""
+        meta = _read_meta(storage, parts, cls.kind)
+        student = cls(StudentConfig(**meta["config"]), seed=meta["seed"], C=meta["C"])
+        student.model_ = pickle.loads(storage.read_bytes(*parts, "model.pkl"))
+        student.device_ = "cpu"
+        _restore_fitted(student, meta)
+        return student
+
+
+# -- saving and choosing students --------------------------------------------------------------
+
+
+def _describe(student: Any) -> dict[str, Any]:
+    return {
+        "kind": student.kind,
+        "config": asdict(student.config),
+        "seed": student.seed,
+        "n_features_in": student.n_features_in_,
+        "n_classes": student.n_classes_,
+        "best_epoch": student.best_epoch_,
+        "history": student.history_,
+    }
+
+
+def _read_meta(storage: Storage, parts: tuple[str, ...], kind: str) -> dict[str, Any]:
+    meta = storage.read_json(*parts, _CONFIG_FILE)
+    if meta.get("kind") != kind:
+        raise StorageError(f"{storage.uri(*parts)} holds a {meta.get('kind')!r} student, expected {kind!r}")
+    return meta
+
+
+def _restore_fitted(student: Any, meta: dict[str, Any]) -> None:
+    student.n_features_in_ = meta["n_features_in"]
+    student.n_classes_ = meta["n_classes"]
+    student.history_ = meta["history"]
+    student.best_epoch_ = meta["best_epoch"]
+
+
+STUDENTS: dict[str, type] = {"mlp": MLPStudent, "logreg": LogisticStudent}
+
+
+def make_student(name: str, config: StudentConfig = StudentConfig(), seed: int = 0) -> MLPStudent | LogisticStudent:
+    """A student by name: ``"mlp"`` or ``"logreg"``.
+
+    Examples
+    --------
+    >>> type(make_student("logreg")).__name__
+    'LogisticStudent'
+    """
+    if name not in STUDENTS:
+        raise InputError(f"unknown student {name!r}; expected one of {sorted(STUDENTS)}")
+    return STUDENTS[name](config, seed=seed)
+
+
+def load_student(storage: Storage, *parts: str, device: str | None = None) -> MLPStudent | LogisticStudent:
+    """Whichever student was saved under ``parts`` (read from its ``config.json``)."""
+    kind = storage.read_json(*parts, _CONFIG_FILE).get("kind")
+    if kind not in STUDENTS:
+        raise StorageError(
+            f"{storage.uri(*parts)} holds an unknown student kind {kind!r}; expected one of {sorted(STUDENTS)}"
+        )
+    return STUDENTS[kind].load(storage, *parts, device=device)
