@@ -1,0 +1,168 @@
+"""The paper's baseline: an LLM labels every row directly (zero-shot, in batches).
+
+This is what Alchemist is compared against: its cost grows with the data, where programs
+cost a fixed handful of calls. Before any call the cost is estimated
+(:func:`alchemist_core.llm.pricing.estimate_annotation_cost`), and a hard budget cap stops
+before a call whose estimated cost would exceed what is left. Replies are cached like every
+other call, so a rerun costs only the batches not yet answered.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from alchemist_core.errors import InputError
+from alchemist_core.llm.client import ChatRequest, LLMClient
+from alchemist_core.llm.pricing import (
+    CostEstimate,
+    estimate_annotation_cost,
+    estimate_message_tokens,
+    estimate_reply_tokens,
+)
+from alchemist_core.programs import ABSTAIN
+from alchemist_core.prompts import AnnotationReplyError, annotate_messages, parse_annotation_reply
+from alchemist_core.spec import TaskSpec
+
+logger = logging.getLogger(__name__)
+
+ESTIMATE_SAMPLE_ROWS = 200
+"""Rows (spread over the data) the cost estimate measures prompt lengths on."""
+
+
+@dataclass(frozen=True)
+class AnnotationResult:
+    """What direct LLM labeling produced and cost.
+
+    Attributes
+    ----------
+    labels : numpy.ndarray
+        ``(n_rows,)`` int64 class indices; ``ABSTAIN`` (-1) where the LLM said -1, where its
+        reply was unusable and where no call was made (dry run or budget cap).
+    n_calls : int
+        Calls made (API and cached).
+    n_cached_calls : int
+    dollars : float
+        Dollars actually spent (cache hits cost nothing).
+    estimate : CostEstimate
+        The estimate for all rows, made before any call.
+    n_unusable : int
+        Rows in batches whose reply could not be parsed.
+    n_unannotated : int
+        Rows never sent: all of them in a dry run, the rest once the budget cap is hit.
+    budget_exhausted : bool
+        True when the cap stopped the run early.
+    dry_run : bool
+    """
+
+    labels: np.ndarray
+    n_calls: int
+    n_cached_calls: int
+    dollars: float
+    estimate: CostEstimate
+    n_unusable: int
+    n_unannotated: int
+    budget_exhausted: bool
+    dry_run: bool
+
+
+def annotate_rows(
+    client: LLMClient,
+    spec: TaskSpec,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    batch_size: int = 20,
+    budget_usd: float,
+    dry_run: bool = False,
+    model: str | None = None,
+) -> AnnotationResult:
+    """Label ``rows`` by asking the LLM directly, ``batch_size`` rows per call, within a budget.
+
+    Parameters
+    ----------
+    client : LLMClient
+    spec : TaskSpec
+    rows : sequence of mappings
+        Rows with the spec's input fields.
+    batch_size : int
+        Rows per call.
+    budget_usd : float
+        Hard cap on dollars spent: a call is not made when its estimated cost exceeds what is
+        left. Cached batches cost nothing and always run.
+    dry_run : bool
+        Only estimate the cost; make no call.
+    model : str, optional
+        The endpoint's model when ``None``.
+
+    Returns
+    -------
+    AnnotationResult
+
+    Raises
+    ------
+    LLMError
+        When a call fails for good (the batches answered so far are cached).
+    """
+    if batch_size < 1:
+        raise InputError(f"batch_size must be >= 1, got {batch_size}")
+    if budget_usd < 0:
+        raise InputError(f"budget_usd must be >= 0, got {budget_usd}")
+    model = model or client.endpoint.model
+    n_rows = len(rows)
+    step = max(1, n_rows // ESTIMATE_SAMPLE_ROWS)
+    estimate = estimate_annotation_cost(
+        spec, list(rows[::step])[:ESTIMATE_SAMPLE_ROWS], n_rows, model, client.prices, batch_size
+    )
+    labels = np.full(n_rows, ABSTAIN, dtype=np.int64)
+    logger.info(
+        "labeling %d rows directly with %s: %d calls, about %d+%d tokens, estimated $%.4f (budget $%.4f)",
+        n_rows, model, estimate.n_calls, estimate.prompt_tokens, estimate.completion_tokens, estimate.dollars,
+        budget_usd,
+    )  # fmt: skip
+    if dry_run:
+        return AnnotationResult(labels, 0, 0, 0.0, estimate, 0, n_rows, False, True)
+
+    price = client.price(model)
+    starts = list(range(0, n_rows, batch_size))
+    spent = 0.0
+    n_calls = n_cached = n_unusable = 0
+    next_batch = 0
+    exhausted = False
+    window = client.endpoint.max_concurrency
+    while next_batch < len(starts) and not exhausted:
+        admitted: list[tuple[int, ChatRequest]] = []
+        reserved = 0.0
+        while next_batch < len(starts) and len(admitted) < window:
+            start = starts[next_batch]
+            batch = rows[start : start + batch_size]
+            request = ChatRequest(annotate_messages(spec, batch), "annotate", model=model, temperature=0.0)
+            cost = 0.0
+            if not client.is_cached(request):
+                cost = price.cost(estimate_message_tokens(request.messages), estimate_reply_tokens(len(batch)))
+            if spent + reserved + cost > budget_usd:
+                exhausted = True
+                break
+            admitted.append((start, request))
+            reserved += cost
+            next_batch += 1
+        completions = client.complete_many([request for _, request in admitted])
+        for (start, _), completion in zip(admitted, completions):
+            n_calls += 1
+            n_cached += int(completion.cached)
+            spent += completion.dollars
+            size = min(batch_size, n_rows - start)
+            try:
+                labels[start : start + size] = parse_annotation_reply(completion.text, size, spec.n_classes)
+            except AnnotationReplyError as error:
+                n_unusable += size
+                logger.warning("rows %d..%d stay unlabeled: %s", start, start + size - 1, error)
+    n_unannotated = n_rows - min(n_rows, next_batch * batch_size)
+    if exhausted:
+        logger.warning(
+            "budget cap hit: spent $%.4f of $%.4f; the next call would exceed it, so %d of %d rows stay unlabeled (-1)",
+            spent, budget_usd, n_unannotated, n_rows,
+        )  # fmt: skip
+    return AnnotationResult(labels, n_calls, n_cached, spent, estimate, n_unusable, n_unannotated, exhausted, False)
