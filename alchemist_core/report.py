@@ -1,0 +1,318 @@
+"""The run report as Markdown: what was labeled, by which programs, how well, and at what cost.
+
+:func:`render_report` takes one mapping shaped like :class:`ReportResults` (plain dicts and
+lists, e.g. read back from JSON) and returns Markdown. Every section is optional and left out
+when its key is missing. The output depends only on the input: no clock is read, and rows
+appear in the order given.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Mapping, Sequence, TypedDict
+
+
+class RunSection(TypedDict, total=False):
+    run_id: str
+    created: str  # shown as given; nothing is read from the clock
+    config: Mapping[str, Any]  # nested settings, shown flattened as dotted keys
+
+
+class DatasetSection(TypedDict, total=False):
+    name: str
+    digest: str
+    n_classes: int
+    class_names: Sequence[str]
+    rows: Mapping[str, int]  # split name -> number of rows
+
+
+class ProgramFaults(TypedDict, total=False):
+    errors: int  # rows on which the program raised (it abstained there)
+    invalid: int  # rows on which it returned something other than a class or ABSTAIN
+    timed_out: int  # rows (or batches) on which it ran out of time
+
+
+class ProgramRow(TypedDict, total=False):
+    name: str
+    origin: str  # e.g. "openai:gpt-4o", "offline", "human"
+    coverage: float
+    overlap: float
+    conflict: float
+    accuracy: Mapping[str, float | None]  # split name -> accuracy on the rows it votes on
+    faults: ProgramFaults
+    quarantined: str | None  # the reason, where the program was quarantined
+
+
+class LabelModelSection(TypedDict, total=False):
+    chosen: str
+    metric: str  # the selection metric, e.g. "accuracy"
+    scores: Mapping[str, float]  # candidate name -> score on the validation split
+
+
+class MetricRow(TypedDict, total=False):
+    program_set: str  # which level of the program set, e.g. "10 programs" or "round 2"
+    model: str  # "label model" or "student"
+    split: str  # "valid" or "test"
+    accuracy: float
+    macro_f1: float
+    binary_f1: float
+
+
+class LedgerRow(TypedDict, total=False):
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    dollars: float
+    cached: bool  # a cache hit: no request was sent
+
+
+class FullLabelingEstimate(TypedDict, total=False):
+    model: str
+    n_rows: int
+    dollars: float  # estimated cost of labeling every row with this model
+
+
+class CostSection(TypedDict, total=False):
+    ledger: Sequence[LedgerRow]
+    full_labeling: FullLabelingEstimate
+
+
+class ReportResults(TypedDict, total=False):
+    """Everything :func:`render_report` can show; every key is optional."""
+
+    title: str
+    run: RunSection
+    dataset: DatasetSection
+    programs: Sequence[ProgramRow]
+    label_model: LabelModelSection
+    metrics: Sequence[MetricRow]
+    cost: CostSection
+    timings: Mapping[str, float]  # stage name -> seconds
+
+
+_MISSING = "—"
+
+
+def _number(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return _MISSING
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,}"
+    if isinstance(value, numbers.Real):
+        return _MISSING if math.isnan(value) else f"{float(value):.{digits}f}"
+    return _cell(value)
+
+
+def _dollars(value: Any) -> str:
+    if value is None:
+        return _MISSING
+    return f"${value:,.4f}" if value < 1 else f"${value:,.2f}"
+
+
+def _cell(value: Any) -> str:
+    # A pipe or a line break inside a cell would break the Markdown table.
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]], align: Sequence[str] | None = None) -> str:
+    align = align or ["left"] + ["right"] * (len(header) - 1)
+    rule = ["---:" if a == "right" else "---" for a in align]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(rule) + " |"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _flatten(config: Mapping[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    items: list[tuple[str, Any]] = []
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            items += _flatten(value, name + ".")
+        else:
+            items.append((name, value))
+    return items
+
+
+def _run_section(run: RunSection) -> str:
+    lines = ["## Run", ""]
+    if "run_id" in run:
+        lines.append(f"- run id: `{run['run_id']}`")
+    if "created" in run:
+        lines.append(f"- created: {run['created']}")
+    config = run.get("config")
+    if config:
+        lines += ["", _table(["setting", "value"], [[f"`{k}`", _cell(v)] for k, v in _flatten(config)], ["left", "left"])]
+    return "\n".join(lines)
+
+
+def _dataset_section(dataset: DatasetSection) -> str:
+    lines = ["## Dataset", ""]
+    if "name" in dataset:
+        lines.append(f"- name: {dataset['name']}")
+    if "digest" in dataset:
+        lines.append(f"- digest: `{dataset['digest']}`")
+    if "class_names" in dataset:
+        names = ", ".join(f"{i} = {_cell(n)}" for i, n in enumerate(dataset["class_names"]))
+        lines.append(f"- classes: {names}")
+    elif "n_classes" in dataset:
+        lines.append(f"- classes: {dataset['n_classes']}")
+    rows = dataset.get("rows")
+    if rows:
+        lines += ["", _table(["split", "rows"], [[_cell(s), _number(n)] for s, n in rows.items()])]
+    return "\n".join(lines)
+
+
+def _program_section(programs: Sequence[ProgramRow]) -> str:
+    splits: list[str] = []
+    for program in programs:
+        for split in program.get("accuracy", {}):
+            if split not in splits:
+                splits.append(split)
+    header = ["program", "origin", "coverage", "overlap", "conflict"]
+    header += [f"accuracy ({s})" for s in splits] + ["errors", "invalid", "timed out"]
+    rows = []
+    for program in programs:
+        faults = program.get("faults", {})
+        accuracy = program.get("accuracy", {})
+        name = _cell(program.get("name", _MISSING)) + (" (quarantined)" if program.get("quarantined") else "")
+        rows.append(
+            [name, _cell(program.get("origin", _MISSING))]
+            + [_number(program.get(key)) for key in ("coverage", "overlap", "conflict")]
+            + [_number(accuracy.get(s)) for s in splits]
+            + [_number(faults.get(key, 0)) for key in ("errors", "invalid", "timed_out")]
+        )
+    align = ["left", "left"] + ["right"] * (len(header) - 2)
+    lines = [f"## Programs ({len(programs)})", "", _table(header, rows, align)]
+    quarantined = [p for p in programs if p.get("quarantined")]
+    if quarantined:
+        lines += ["", "### Quarantined programs", ""]
+        lines += [f"- `{p.get('name', _MISSING)}`: {_cell(p['quarantined'])}" for p in quarantined]
+    return "\n".join(lines)
+
+
+def _label_model_section(label_model: LabelModelSection) -> str:
+    lines = ["## Label model", ""]
+    if "chosen" in label_model:
+        lines.append(f"Chosen: **{label_model['chosen']}**" + (
+            f" (best validation {label_model['metric']})" if "metric" in label_model else ""
+        ))
+    scores = label_model.get("scores")
+    if scores:
+        metric = label_model.get("metric", "score")
+        rows = [
+            [_cell(name) + (" ✓" if name == label_model.get("chosen") else ""), _number(score)]
+            for name, score in scores.items()
+        ]
+        lines += ["", _table(["candidate", f"valid {metric}"], rows)]
+    return "\n".join(lines)
+
+
+def _metrics_section(metrics: Sequence[MetricRow]) -> str:
+    with_binary = any("binary_f1" in row for row in metrics)
+    header = ["program set", "model", "split", "accuracy", "macro-F1"] + (["binary F1"] if with_binary else [])
+    rows = []
+    for row in metrics:
+        cells = [_cell(row.get(key, _MISSING)) for key in ("program_set", "model", "split")]
+        cells += [_number(row.get("accuracy")), _number(row.get("macro_f1"))]
+        if with_binary:
+            cells.append(_number(row.get("binary_f1")))
+        rows.append(cells)
+    return "\n".join(["## Metrics", "", _table(header, rows, ["left", "left", "left"] + ["right"] * (len(header) - 3))])
+
+
+def _cost_section(cost: CostSection) -> str:
+    lines = ["## Cost", ""]
+    ledger = cost.get("ledger", [])
+    total = 0.0
+    if ledger:
+        # One row per model, in order of first appearance: a run can make hundreds of calls.
+        by_model: dict[str, dict[str, float]] = {}
+        for entry in ledger:
+            stats = by_model.setdefault(
+                str(entry.get("model", _MISSING)),
+                {"calls": 0, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0, "dollars": 0.0},
+            )
+            stats["calls"] += 1
+            stats["cached"] += int(bool(entry.get("cached", False)))
+            stats["prompt_tokens"] += int(entry.get("prompt_tokens", 0) or 0)
+            stats["completion_tokens"] += int(entry.get("completion_tokens", 0) or 0)
+            stats["dollars"] += float(entry.get("dollars", 0.0) or 0.0)
+        header = ["model", "calls", "cached", "prompt tokens", "completion tokens", "dollars"]
+        rows = []
+        for model, stats in by_model.items():
+            rows.append(
+                [_cell(model)]
+                + [_number(int(stats[k])) for k in ("calls", "cached", "prompt_tokens", "completion_tokens")]
+                + [_dollars(stats["dollars"])]
+            )
+        totals = {k: sum(s[k] for s in by_model.values()) for k in ("calls", "cached", "prompt_tokens", "completion_tokens")}
+        total = sum(s["dollars"] for s in by_model.values())
+        rows.append(
+            ["**total**"] + [f"**{_number(int(totals[k]))}**" for k in totals] + [f"**{_dollars(total)}**"]
+        )
+        lines.append(_table(header, rows))
+    estimate = cost.get("full_labeling")
+    if estimate:
+        model = estimate.get("model", "the same LLM")
+        n_rows = estimate.get("n_rows")
+        dollars = estimate.get("dollars")
+        rows_text = f"all {_number(n_rows)} rows" if n_rows is not None else "every row"
+        sentence = f"Labeling {rows_text} with {_cell(model)} would cost about {_dollars(dollars)}"
+        if ledger and dollars is not None:
+            if total > 0:
+                sentence += f"; this run spent {_dollars(total)} ({dollars / total:,.0f}× less)"
+            else:
+                sentence += f"; this run spent {_dollars(total)}"
+        lines += (["", sentence + "."] if ledger else [sentence + "."])
+    return "\n".join(lines)
+
+
+def _timings_section(timings: Mapping[str, float]) -> str:
+    rows = [[_cell(stage), f"{seconds:,.1f}"] for stage, seconds in timings.items()]
+    rows.append(["**total**", f"**{sum(timings.values()):,.1f}**"])
+    return "\n".join(["## Timings", "", _table(["stage", "seconds"], rows)])
+
+
+def render_report(results: Mapping[str, Any]) -> str:
+    """Render a run's results as Markdown.
+
+    Parameters
+    ----------
+    results : mapping shaped like :class:`ReportResults`
+        Every key is optional; a missing or empty section is left out.
+
+    Returns
+    -------
+    str
+        Markdown ending with a newline; equal inputs give equal text.
+
+    Examples
+    --------
+    >>> print(render_report({"title": "spam", "timings": {"apply": 1.5}}))
+    # spam
+    <BLANKLINE>
+    ## Timings
+    <BLANKLINE>
+    | stage | seconds |
+    | --- | ---: |
+    | apply | 1.5 |
+    | **total** | **1.5** |
+    <BLANKLINE>
+    """
+    sections = [f"# {results.get('title', 'Alchemist run report')}"]
+    renderers = (
+        ("run", _run_section),
+        ("dataset", _dataset_section),
+        ("programs", _program_section),
+        ("label_model", _label_model_section),
+        ("metrics", _metrics_section),
+        ("cost", _cost_section),
+        ("timings", _timings_section),
+    )
+    for key, render in renderers:
+        if results.get(key):
+            sections.append(render(results[key]))
+    return "\n\n".join(sections) + "\n"

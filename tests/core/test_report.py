@@ -1,0 +1,136 @@
+import copy
+
+import numpy as np
+
+from alchemist_core.report import render_report
+
+RESULTS = {
+    "title": "youtube spam",
+    "run": {"run_id": "r-001", "config": {"generator": {"name": "offline", "n_programs": 10}, "seed": 0}},
+    "dataset": {
+        "name": "youtube",
+        "digest": "9f2c",
+        "class_names": ["HAM", "SPAM"],
+        "rows": {"train": 1686, "valid": 120, "test": 250},
+    },
+    "programs": [
+        {
+            "name": "p001_keywords",
+            "origin": "offline",
+            "coverage": 0.2,
+            "overlap": 0.1,
+            "conflict": 0.05,
+            "accuracy": {"valid": 0.9, "test": None},
+            "faults": {"errors": 3},
+        },
+        {
+            "name": "p002_loop",
+            "origin": "openai:gpt-4o",
+            "coverage": 0.0,
+            "overlap": 0.0,
+            "conflict": 0.0,
+            "faults": {"timed_out": 1},
+            "quarantined": "timed out after 2.0 s | on row 17",
+        },
+    ],
+    "label_model": {"chosen": "snorkel", "metric": "accuracy", "scores": {"majority": 0.825, "snorkel": 0.8417}},
+    "metrics": [
+        {"program_set": "10 programs", "model": "label model", "split": "valid", "accuracy": 0.84, "macro_f1": 0.83, "binary_f1": 0.8},
+        {"program_set": "10 programs", "model": "student", "split": "test", "accuracy": 0.88, "macro_f1": 0.87},
+    ],
+    "cost": {
+        "ledger": [
+            {"model": "gpt-4o", "prompt_tokens": 1200, "completion_tokens": 300, "dollars": 0.006, "cached": False},
+            {"model": "gpt-4o", "prompt_tokens": 1200, "completion_tokens": 300, "dollars": 0.0, "cached": True},
+            {"model": "gpt-4o-mini", "prompt_tokens": 1000, "completion_tokens": 100, "dollars": 0.004, "cached": False},
+        ],
+        "full_labeling": {"model": "gpt-4o", "n_rows": 2056, "dollars": 3.0},
+    },
+    "timings": {"ingest": 0.4, "generate": 12.0, "apply": 3.2},
+}
+
+
+def _lines(text):
+    return text.splitlines()
+
+
+def test_full_report_has_every_section_in_order():
+    text = render_report(RESULTS)
+    headings = [line for line in _lines(text) if line.startswith("#")]
+    assert headings == [
+        "# youtube spam",
+        "## Run",
+        "## Dataset",
+        "## Programs (2)",
+        "### Quarantined programs",
+        "## Label model",
+        "## Metrics",
+        "## Cost",
+        "## Timings",
+    ]
+
+
+def test_program_table_rows_and_faults():
+    lines = _lines(render_report(RESULTS))
+    header = next(line for line in lines if line.startswith("| program |"))
+    assert "accuracy (valid)" in header and "accuracy (test)" in header and "timed out" in header
+    assert "| p001_keywords | offline | 0.2000 | 0.1000 | 0.0500 | 0.9000 | — | 3 | 0 | 0 |" in lines
+    assert "| p002_loop (quarantined) | openai:gpt-4o | 0.0000 | 0.0000 | 0.0000 | — | — | 0 | 0 | 1 |" in lines
+    # The reason's pipe is escaped so it cannot split a table cell.
+    assert "- `p002_loop`: timed out after 2.0 s \\| on row 17" in lines
+
+
+def test_metrics_table_marks_missing_binary_f1():
+    lines = _lines(render_report(RESULTS))
+    assert "| 10 programs | label model | valid | 0.8400 | 0.8300 | 0.8000 |" in lines
+    assert "| 10 programs | student | test | 0.8800 | 0.8700 | — |" in lines
+
+
+def test_cost_groups_the_ledger_by_model_and_totals():
+    text = render_report(RESULTS)
+    lines = _lines(text)
+    assert "| gpt-4o | 2 | 1 | 2,400 | 600 | $0.0060 |" in lines
+    assert "| gpt-4o-mini | 1 | 0 | 1,000 | 100 | $0.0040 |" in lines
+    assert "| **total** | **3** | **1** | **3,400** | **700** | **$0.0100** |" in lines
+    assert "Labeling all 2,056 rows with gpt-4o would cost about $3.00; this run spent $0.0100 (300× less)." in lines
+
+
+def test_label_model_and_timings():
+    lines = _lines(render_report(RESULTS))
+    assert "Chosen: **snorkel** (best validation accuracy)" in lines
+    assert "| snorkel ✓ | 0.8417 |" in lines and "| majority | 0.8250 |" in lines
+    assert "| **total** | **15.6** |" in lines
+
+
+def test_run_config_is_flattened():
+    lines = _lines(render_report(RESULTS))
+    assert "| `generator.n_programs` | 10 |" in lines
+    assert "- run id: `r-001`" in lines
+    assert "| train | 1,686 |" in lines
+    assert "- classes: 0 = HAM, 1 = SPAM" in lines
+
+
+def test_missing_sections_are_left_out():
+    text = render_report({"dataset": {"name": "sms", "rows": {"test": 500}}})
+    assert text.startswith("# Alchemist run report\n")
+    assert "## Dataset" in text
+    for absent in ("## Run", "## Programs", "## Label model", "## Metrics", "## Cost", "## Timings"):
+        assert absent not in text
+    assert render_report({}) == "# Alchemist run report\n"
+
+
+def test_report_is_deterministic_and_does_not_mutate_input():
+    results = copy.deepcopy(RESULTS)
+    assert render_report(results) == render_report(results)
+    assert results == RESULTS
+
+
+def test_numpy_numbers_render_like_python_numbers():
+    results = {"dataset": {"rows": {"train": np.int64(1686)}}, "timings": {"fit": np.float64(2.0)}}
+    text = render_report(results)
+    assert "| train | 1,686 |" in text and "| fit | 2.0 |" in text
+
+
+def test_estimate_without_ledger():
+    text = render_report({"cost": {"full_labeling": {"model": "gpt-4o", "n_rows": 10, "dollars": 0.5}}})
+    assert "Labeling all 10 rows with gpt-4o would cost about $0.5000." in text
