@@ -1,0 +1,109 @@
+"""Run bookkeeping that the flows' tasks call: run folders, shard plans, vote results."""
+
+from __future__ import annotations
+
+import platform
+import time
+from typing import Any, Mapping, Sequence
+
+from alchemist_core.digest import combine
+from alchemist_core.layout import RunLayout
+from alchemist_core.spec import load_spec
+from alchemist_core.storage import Storage
+
+
+def default_run_id(spec_name: str, config_digest: str) -> str:
+    """A run id derived from the config: the same config lands in the same folder."""
+    return f"{spec_name}-{config_digest[:10]}"
+
+
+def start_run_folder(root: Storage, config: Mapping[str, Any], config_digest: str) -> dict[str, Any]:
+    """Create the run folder with ``config.json`` and ``spec.json``; returns run id and spec."""
+    import alchemist_core
+
+    spec = load_spec(config["spec"])
+    run_id = config.get("run_id") or default_run_id(spec.name, config_digest)
+    run = RunLayout(root, run_id).run
+    run.write_json(dict(config), "config.json")
+    run.write_json(spec.model_dump(mode="json"), "spec.json")
+    started = {
+        "run_id": run_id,
+        "config_digest": config_digest,
+        "spec_digest": spec.digest,
+        "alchemist_version": alchemist_core.__version__,
+        "python": platform.python_version(),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    return {**started, "spec": spec.model_dump(mode="json")}
+
+
+def shard_plan(manifest: Mapping[str, Any], run_root: str, shards_per_task: int) -> list[list[dict[str, Any]]]:
+    """Batches of ``{"split", "shard", "votes_uri"}``; vote shards mirror the data shards' names."""
+    run = Storage(run_root)
+    items = []
+    for split, info in manifest["splits"].items():
+        for shard in info["shards"]:
+            name = shard.rsplit("/", 1)[-1]
+            items.append({"split": split, "shard": shard, "votes_uri": run.uri("votes", split, name)})
+    return [items[i : i + shards_per_task] for i in range(0, len(items), shards_per_task)]
+
+
+def combine_vote_results(results: Sequence[Sequence[Mapping[str, Any]]], program_names: Sequence[str]) -> dict[str, Any]:
+    """Sum faults per program over shards; quarantine programs that timed out or were killed.
+
+    A program that timed out or killed its worker on any shard is quarantined everywhere, so
+    its votes do not depend on which shard happened to be slow: the label model ignores it.
+    """
+    faults: dict[str, dict[str, Any]] = {
+        name: {"n_errors": 0, "n_invalid": 0, "timed_out": False, "quarantined": None, "first_error": None, "seconds": 0.0}
+        for name in program_names
+    }
+    votes: dict[str, list[str]] = {}
+    n_rows = 0
+    for batch in results:
+        for shard in batch:
+            split = shard["uri"].rsplit("/", 2)[-2]
+            votes.setdefault(split, []).append(shard["uri"])
+            n_rows += shard["n_rows"]
+            for name, fault in shard["faults"].items():
+                total = faults[name]
+                total["n_errors"] += fault["n_errors"]
+                total["n_invalid"] += fault["n_invalid"]
+                total["seconds"] += fault["seconds"]
+                total["timed_out"] = total["timed_out"] or fault["timed_out"]
+                total["quarantined"] = total["quarantined"] or fault["quarantined"]
+                total["first_error"] = total["first_error"] or fault["first_error"]
+    quarantined = {}
+    for name, total in faults.items():
+        if total["quarantined"]:
+            quarantined[name] = total["quarantined"]
+        elif total["timed_out"]:
+            quarantined[name] = "timed out on at least one shard"
+    for uris in votes.values():
+        uris.sort()
+    active = [name for name in program_names if name not in quarantined]
+    return {"votes": votes, "faults": faults, "quarantined": quarantined, "active": active, "n_rows": n_rows}
+
+
+def weak_label_votes(manifest: Mapping[str, Any], data_root: str, run_root: str) -> dict[str, Any]:
+    """Write the dataset's weak labels as vote shards, one per split, named ``weak_00 ..``."""
+    from alchemist_core.ingest import read_gold, read_weak_labels
+    from alchemist_core.votes import votes_table
+
+    data = Storage(data_root)
+    run = Storage(run_root)
+    votes: dict[str, list[str]] = {}
+    names: list[str] = []
+    for split in manifest["splits"]:
+        L = read_weak_labels(data, split)
+        if L is None:
+            continue
+        row_ids, _ = read_gold(data, split)
+        names = [f"weak_{j:02d}" for j in range(L.shape[1])]
+        votes[split] = [run.write_table(votes_table(row_ids, L, names), "votes", split, RunLayout.shard_name(0))]
+    if not votes:
+        from alchemist_core.errors import InputError
+
+        raise InputError("generator kind 'weak_labels' needs a dataset with weak labels (a WRENCH folder); this one has none")
+    faults = {n: {"n_errors": 0, "n_invalid": 0, "timed_out": False, "quarantined": None, "first_error": None, "seconds": 0.0} for n in names}
+    return {"votes": votes, "faults": faults, "quarantined": {}, "active": names, "n_rows": 0, "digest": combine(*names)}

@@ -1,0 +1,157 @@
+"""Assemble a run's results for the report and ``metrics.json`` from its artifacts.
+
+Gold labels are read here, for evaluation only: they never reach a program, a label model
+fit or a student fit. The test split is scored, never used for a choice.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+from alchemist_core.aggregate import probs_to_preds
+from alchemist_core.evaluate import classification_metrics
+from alchemist_core.ingest import DatasetManifest, read_gold
+from alchemist_core.label_matrix import program_summary
+from alchemist_core.pseudolabels import table_posterior
+from alchemist_core.storage import Storage
+from alchemist_core.votes import read_label_matrix
+
+logger = logging.getLogger(__name__)
+
+ANNOTATION_BATCH_SIZE = 20
+
+
+def _aligned_gold(data: Storage, split: str, row_ids: np.ndarray) -> np.ndarray:
+    gold_ids, gold = read_gold(data, split)
+    if len(gold_ids) == len(row_ids) and np.array_equal(gold_ids.astype(str), row_ids.astype(str)):
+        return gold
+    lookup = dict(zip(gold_ids.tolist(), gold.tolist()))
+    return np.asarray([lookup.get(r, -1) for r in row_ids.tolist()], dtype=np.int64)
+
+
+def _metric_row(model: str, split: str, y: np.ndarray, pred: np.ndarray, n_classes: int, **extra: Any) -> dict[str, Any]:
+    scores = classification_metrics(y, pred, n_classes)
+    row = {"model": model, "split": split, **{k: v for k, v in scores.items() if k in ("accuracy", "macro_f1", "binary_f1")}}
+    row.update(extra)
+    return row
+
+
+def full_labeling_estimate(spec, data: Storage, manifest: DatasetManifest, fields: Sequence[str], model: str) -> dict[str, Any] | None:
+    """What labeling every row with ``model`` directly would cost (an estimate; no call is made)."""
+    from alchemist_core.llm import estimate_annotation_cost, load_price_table
+
+    n_rows = sum(info.n_rows for info in manifest.splits.values())
+    if n_rows == 0:
+        return None
+    first_split = next(iter(manifest.splits.values()))
+    sample = data.read_table(first_split.shards[0], columns=list(fields)).slice(0, 200).to_pylist()
+    estimate = estimate_annotation_cost(spec, sample, n_rows, model, load_price_table(), ANNOTATION_BATCH_SIZE)
+    return {"model": model, "n_rows": n_rows, "dollars": estimate.dollars, "n_calls": estimate.n_calls, "method": estimate.method}
+
+
+def collect_results(
+    *,
+    spec,
+    run_info: Mapping[str, Any],
+    manifest: DatasetManifest,
+    data: Storage,
+    run: Storage,
+    programs: Mapping[str, Any],
+    votes: Mapping[str, Any],
+    label_model: Mapping[str, Any],
+    labels: Mapping[str, Sequence[str]],
+    student: Mapping[str, Any] | None,
+    settings: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Results shaped like :class:`alchemist_core.report.ReportResults`, plus a flat ``summary``."""
+    n_classes = spec.n_classes
+    splits = {"train": settings["data"]["train_split"], "valid": settings["data"]["valid_split"], "test": settings["data"]["test_split"]}
+    names = list(programs.get("names") or votes["active"])
+    origins: dict[str, str] = {}
+    if programs.get("uri"):
+        manifest_json = Storage(programs["uri"]).read_json("manifest.json")
+        for entry in manifest_json["programs"]:
+            origin = entry.get("origin", {})
+            origins[entry["name"]] = ":".join(str(x) for x in (origin.get("generator", "?"), origin.get("model")) if x)
+    else:
+        origins = {name: "dataset weak labels" for name in names}
+
+    program_rows: dict[str, dict[str, Any]] = {}
+    metrics: list[dict[str, Any]] = []
+    summary: dict[str, Any] = {}
+    for role, split in splits.items():
+        if split not in votes["votes"]:
+            continue
+        row_ids, L, _ = read_label_matrix(votes["votes"][split], names)
+        has_gold = manifest.splits[split].has_gold if split in manifest.splits else False
+        gold = _aligned_gold(data, split, row_ids) if has_gold else None
+        per_program = program_summary(L, names, gold, n_classes=n_classes)
+        covered = (L != -1).any(axis=1) if L.shape[1] else np.zeros(len(L), dtype=bool)
+        summary[f"coverage.{split}"] = round(float(covered.mean()) if len(covered) else 0.0, 4)
+        for entry in per_program:
+            row = program_rows.setdefault(entry["name"], {"name": entry["name"], "origin": origins.get(entry["name"], "?"), "accuracy": {}})
+            if role == "train":
+                row.update(coverage=entry["coverage"], overlap=entry["overlap"], conflict=entry["conflict"])
+            if gold is not None and role != "train":
+                row["accuracy"][split] = entry.get("accuracy")
+        if gold is None or role == "train" or split not in labels:
+            continue
+        pseudo = pa.concat_tables([Storage(uri).read_table() for uri in labels[split]])
+        pred = probs_to_preds(table_posterior(pseudo), tie_break="wrench")
+        metrics.append(_metric_row("label model", split, gold, pred, n_classes, coverage=summary[f"coverage.{split}"]))
+        if student and split in student.get("predictions", {}):
+            table = Storage(student["predictions"][split]).read_table()
+            student_gold = _aligned_gold(data, split, table.column("row_id").to_numpy(zero_copy_only=False))
+            metrics.append(_metric_row("student", split, student_gold, table.column("label").to_numpy(), n_classes))
+
+    faults = votes.get("faults", {})
+    quarantined = votes.get("quarantined", {})
+    for name, row in program_rows.items():
+        fault = faults.get(name, {})
+        row["faults"] = {"errors": fault.get("n_errors", 0), "invalid": fault.get("n_invalid", 0), "timed_out": int(bool(fault.get("timed_out")))}
+        row["quarantined"] = quarantined.get(name)
+    for row in metrics:
+        for key in ("accuracy", "macro_f1", "binary_f1"):
+            if row.get(key) is not None:
+                summary[f"{row['model'].replace(' ', '_')}.{row['split']}.{key}"] = round(float(row[key]), 4)
+
+    cost: dict[str, Any] = {}
+    if run.exists("ledger.jsonl"):
+        from alchemist_core.llm import Ledger
+
+        cost["ledger"] = Ledger(run).entries()
+    llm_model = settings["generator"]["openai"]["model"]
+    fields = settings["data"].get("fields") or spec.input_fields
+    try:
+        estimate = full_labeling_estimate(spec, data, manifest, fields, llm_model)
+    except Exception as error:  # noqa: BLE001 - an estimate must never break a report
+        logger.warning("could not estimate the cost of labeling every row: %s", error)
+        estimate = None
+    if estimate:
+        cost["full_labeling"] = estimate
+    if programs.get("rejected"):
+        summary["programs.rejected"] = len(programs["rejected"])
+    summary["programs.active"] = len(votes["active"])
+    summary["programs.quarantined"] = len(quarantined)
+
+    return {
+        "title": f"Alchemist run {run_info['run_id']}: {spec.name}",
+        "run": {"run_id": run_info["run_id"], "created": run_info.get("started_at", ""), "config": settings},
+        "dataset": {
+            "name": manifest.name,
+            "digest": manifest.digest[:16],
+            "n_classes": n_classes,
+            "class_names": spec.class_names,
+            "rows": {split: info.n_rows for split, info in manifest.splits.items()},
+        },
+        "programs": list(program_rows.values()),
+        "label_model": {"chosen": label_model["name"], "metric": "accuracy", "scores": label_model.get("valid_scores", {})},
+        "metrics": metrics,
+        "cost": cost,
+        "rejected": list(programs.get("rejected", [])),
+        "summary": summary,
+    }

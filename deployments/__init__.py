@@ -1,0 +1,1 @@
+"""Deployment definitions and per-environment parameters (see ``prefect.yaml``)."""

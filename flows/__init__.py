@@ -1,0 +1,1 @@
+"""Prefect flows: they compose the tasks in ``tasks/`` and do no data work themselves."""

@@ -1,0 +1,71 @@
+"""The whole pipeline: ingest, generate programs, apply them on Dask, aggregate, distil, report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+
+from alchemist_core.config import RunConfig
+from tasks.aggregate import fit_label_model, predict_labels
+from tasks.apply import apply_programs, dask_cluster
+from tasks.caching import core_digest
+from tasks.distill import distill_student
+from tasks.generate import generate_programs
+from tasks.ingest import ingest_data
+from tasks.report import evaluate_run, write_report
+from tasks.run import collect_votes, import_weak_votes, plan_shards, start_run
+
+GENERATE_CORE = ("alchemist_core.generate", "alchemist_core.generators.offline", "alchemist_core.generators.openai",
+                 "alchemist_core.generators.library", "alchemist_core.prompts", "alchemist_core.apply", "alchemist_core.policy")
+APPLY_CORE = ("alchemist_core.votes", "alchemist_core.apply", "alchemist_core.sandbox", "alchemist_core.sandbox_worker", "alchemist_core.policy")
+AGGREGATE_CORE = ("alchemist_core.aggregate", "alchemist_core.pseudolabels", "alchemist_core.votes")
+DISTILL_CORE = ("alchemist_core.training", "alchemist_core.distill", "alchemist_core.features")
+
+
+@flow(name="label-dataset")
+def label_dataset(config: RunConfig) -> dict[str, Any]:
+    """Label a dataset end to end and write a report; returns the run's summary."""
+    settings = config.model_dump(mode="json")
+    run = start_run(settings, config.digest)
+    spec = run["spec"]
+    fields = config.data.fields or spec["input_fields"]
+    class_names = [c["name"] for c in spec["classes"]]
+    dataset = ingest_data(settings["data"], fields, class_names, run["storage_root"], config.seed)
+
+    splits = {"train": config.data.train_split, "valid": config.data.valid_split, "test": config.data.test_split}
+    if config.generator.kind == "weak_labels":
+        programs = {"uri": None, "digest": None, "names": [], "rejected": [], "n_duplicates": 0, "details": {}}
+        votes = import_weak_votes(dataset, run["run_root"])
+    else:
+        programs = generate_programs(
+            settings["generator"], spec, dataset, fields, splits, run["run_root"], run["cache_root"], config.seed,
+            settings["sandbox"], core_digest(*GENERATE_CORE),
+        )
+        batches = plan_shards(dataset, run["run_root"], config.dask.shards_per_task)
+        with dask_cluster(config.dask.address, config.dask.n_workers) as address:
+            futures = [
+                apply_programs.submit(
+                    batch, dataset["root"], programs, len(class_names), fields, settings["sandbox"], address,
+                    core_digest(*APPLY_CORE),
+                )
+                for batch in batches
+            ]
+            results = [future.result() for future in futures]
+        votes = collect_votes(results, programs["names"], run["run_root"])
+
+    model = fit_label_model(
+        votes["votes"], votes["active"], dataset["root"], settings["label_model"], len(class_names),
+        config.data.train_split, config.data.valid_split, config.seed, run["run_root"], core_digest(*AGGREGATE_CORE),
+    )
+    labels = predict_labels(model, votes["votes"], votes["active"], run["run_root"], core_digest(*AGGREGATE_CORE))
+    student = None
+    if config.student.enabled:
+        shards = {split: info["shards"] for split, info in dataset["manifest"]["splits"].items()}
+        student = distill_student(
+            labels, dataset["root"], shards, fields, settings["student"], splits, run["cache_root"],
+            run["run_root"], config.seed, core_digest(*DISTILL_CORE),
+        )
+    results = evaluate_run(run, dataset, programs, votes, model, labels, student, settings)
+    report = write_report(results, run["run_root"])
+    return {"run_id": run["run_id"], "run_root": run["run_root"], "report": report, "metrics": results["summary"]}

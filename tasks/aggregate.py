@@ -1,0 +1,79 @@
+"""Fit the label model on training votes and turn every split's votes into pseudolabels."""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+from prefect import task
+from prefect.logging import get_run_logger
+
+from alchemist_core.storage import Storage, open_storage
+from tasks.caching import CACHE_POLICY, retry_transient
+
+
+@task(name="fit-label-model", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
+def fit_label_model(
+    votes: dict[str, list[str]],
+    programs: list[str],
+    data_root: str,
+    settings: dict[str, Any],
+    n_classes: int,
+    train_split: str,
+    valid_split: str,
+    seed: int,
+    run_root: str,
+    core: str,
+) -> dict[str, Any]:
+    """Fit on the training split's votes; with ``auto``, choose the model on the valid split only."""
+    from alchemist_core.aggregate import make_label_model, select_label_model
+    from alchemist_core.ingest import read_gold
+    from alchemist_core.votes import read_label_matrix
+
+    logger = get_run_logger()
+    data = open_storage(data_root)
+    _, L_train, _ = read_label_matrix(votes[train_split], programs)
+    params = {"snorkel": {"n_epochs": settings["n_epochs"], "max_fit_rows": settings["max_fit_rows"]}}
+    scores: dict[str, Any] = {}
+    name = settings["name"]
+    valid_gold = None
+    if valid_split in votes:
+        _, y_valid = read_gold(data, valid_split)
+        if (y_valid >= 0).any():
+            _, L_valid, _ = read_label_matrix(votes[valid_split], programs)
+            valid_gold = (L_valid, y_valid)
+    if name == "auto" and valid_gold is not None:
+        name, model, scores = select_label_model(
+            L_train, valid_gold[0], valid_gold[1], n_classes, seed=seed, params=params
+        )
+        logger.info("label model chosen on %s: %s (%s)", valid_split, name, scores)
+    else:
+        if name == "auto":
+            name = "majority"
+            logger.info("no gold labels on %s: using majority vote", valid_split)
+        model = make_label_model(name, n_classes, seed=seed, **params.get(name, {})).fit(L_train)
+    run = open_storage(run_root)
+    uri = run.write_bytes(pickle.dumps(model), "label_model", "model.pkl")
+    run.write_json({"name": name, "valid_scores": scores, "programs": programs}, "label_model", "summary.json")
+    return {"uri": uri, "name": name, "valid_scores": scores}
+
+
+@task(name="predict-labels", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
+def predict_labels(
+    model: dict[str, Any], votes: dict[str, list[str]], programs: list[str], run_root: str, core: str
+) -> dict[str, list[str]]:
+    """Pseudolabels for every split, shard by shard, so memory stays bounded."""
+    from alchemist_core.pseudolabels import pseudolabel_table
+    from alchemist_core.votes import read_label_matrix
+
+    label_model = pickle.loads(Storage(model["uri"]).read_bytes())
+    run = open_storage(run_root)
+    out: dict[str, list[str]] = {}
+    for split, uris in votes.items():
+        out[split] = []
+        for uri in uris:
+            row_ids, L, _ = read_label_matrix([uri], programs)
+            posterior = label_model.predict_proba(L)
+            name = uri.rsplit("/", 1)[-1]
+            out[split].append(run.write_table(pseudolabel_table(row_ids, posterior, L), "labels", split, name))
+    return out

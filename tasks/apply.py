@@ -1,0 +1,64 @@
+"""Apply programs to data shards on Dask: one Prefect task per batch of shards."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator
+
+from prefect import task
+from prefect.logging import get_run_logger
+
+from tasks.caching import CACHE_POLICY, retry_transient
+
+
+@contextlib.contextmanager
+def dask_cluster(address: str | None, n_workers: int) -> Iterator[str]:
+    """Yield a scheduler address: the given one, ``"synchronous"``, or a LocalCluster's for the run."""
+    if address:
+        yield address
+        return
+    from distributed import LocalCluster
+
+    # One thread per worker: programs are CPU-bound Python, parallel only across processes.
+    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        yield cluster.scheduler_address
+
+
+@task(name="apply-programs", cache_policy=CACHE_POLICY, persist_result=True, retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient)
+def apply_programs(
+    batch: list[dict[str, Any]],
+    data_root: str,
+    programs: dict[str, Any],
+    n_classes: int,
+    fields: list[str],
+    sandbox: dict[str, Any],
+    dask_address: str,
+    core: str,
+) -> list[dict[str, Any]]:
+    """Label every shard of ``batch`` (``{"shard", "votes_uri", "shard_digest"}`` each) and write its votes.
+
+    Each shard's votes are a pure function of the shard, the program set and the sandbox
+    settings, so a retried or re-run batch writes the same files.
+    """
+    from alchemist_core.votes import apply_shard
+
+    logger = get_run_logger()
+    kwargs = dict(
+        n_classes=n_classes,
+        fields=fields,
+        program_seconds=sandbox["program_seconds"],
+        memory_mb=sandbox["memory_mb"],
+    )
+    if dask_address == "synchronous":
+        results = [apply_shard(data_root, item["shard"], programs["uri"], item["votes_uri"], **kwargs) for item in batch]
+    else:
+        from distributed import Client
+
+        with Client(dask_address, set_as_default=False) as client:
+            futures = [
+                client.submit(apply_shard, data_root, item["shard"], programs["uri"], item["votes_uri"], pure=False, **kwargs)
+                for item in batch
+            ]
+            results = client.gather(futures)
+    logger.info("labeled %d shards, %d rows", len(results), sum(r["n_rows"] for r in results))
+    return results

@@ -1,0 +1,43 @@
+"""Distil a student from the pseudolabels: features for every split, then the student."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import task
+from prefect.logging import get_run_logger
+
+from alchemist_core.storage import open_storage
+from tasks.caching import CACHE_POLICY, retry_transient
+
+
+@task(name="distill-student", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
+def distill_student(
+    labels: dict[str, list[str]],
+    data_root: str,
+    shards: dict[str, list[str]],
+    fields: list[str],
+    settings: dict[str, Any],
+    splits: dict[str, str],
+    cache_root: str,
+    run_root: str,
+    seed: int,
+    core: str,
+) -> dict[str, Any]:
+    """Train the student on the training split's pseudolabels and predict every split."""
+    from alchemist_core.training import distill_and_predict
+
+    logger = get_run_logger()
+    result = distill_and_predict(
+        labels=labels,
+        data=open_storage(data_root),
+        shards=shards,
+        fields=fields,
+        settings=settings,
+        splits=splits,
+        cache=open_storage(cache_root),
+        run=open_storage(run_root),
+        seed=seed,
+    )
+    logger.info("student trained on %d rows (%s features, %s)", result["n_train_rows"], settings["features"], result["device"])
+    return result

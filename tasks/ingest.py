@@ -1,0 +1,41 @@
+"""Ingest: the source data becomes Parquet shards with row ids, gold labels kept aside."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import task
+from prefect.logging import get_run_logger
+
+from alchemist_core.storage import open_storage
+from tasks.caching import retry_transient
+
+
+@task(name="ingest-data", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient)
+def ingest_data(data: dict[str, Any], fields: list[str], class_names: list[str], storage_root: str, seed: int = 0) -> dict[str, Any]:
+    """Ingest ``data.source`` under ``<root>/datasets/<digest>``; a dataset already there is reused.
+
+    Not cached by Prefect on purpose: the dataset folder is content-addressed, so this task
+    always hashes the source and finds out for itself whether anything changed.
+    """
+    from alchemist_core.demo import make_demo_dataset
+    from alchemist_core.ingest import dataset_digest, ingest_dataset
+
+    logger = get_run_logger()
+    root = open_storage(storage_root)
+    source = data["source"]
+    options = {k: data.get(k) for k in ("format", "label_field", "id_field", "split_field")}
+    if source == "demo":
+        demo_path = root.local_path("demo", "demo.csv") if root.is_local else None
+        if demo_path is None:
+            raise ValueError("the built-in demo dataset needs a local storage root; give --data for s3:// storage")
+        make_demo_dataset(demo_path, seed=seed)
+        source = demo_path
+        options.update(format="csv", split_field="split", id_field="id")
+    read_options = dict(fields=fields, class_names=class_names, shard_rows=data["shard_rows"], **options)
+    digest = dataset_digest(source, **read_options)
+    manifest = ingest_dataset(source, root.child("datasets", digest[:16]), **read_options)
+    logger.info(
+        "dataset %s: %s", manifest.digest[:12], ", ".join(f"{s} {i.n_rows} rows" for s, i in manifest.splits.items())
+    )
+    return {"root": root.uri("datasets", manifest.folder), "digest": manifest.digest, "manifest": manifest.to_json()}

@@ -1,0 +1,58 @@
+"""Run bookkeeping: the run folder, the shard plan, and combining per-shard vote results."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import task
+from prefect.logging import get_run_logger
+
+from alchemist_core.storage import open_storage
+from tasks.caching import retry_transient
+
+
+@task(name="start-run", retries=2, retry_condition_fn=retry_transient)
+def start_run(config: dict[str, Any], config_digest: str) -> dict[str, Any]:
+    """Resolve the spec, name the run and write ``config.json`` and ``spec.json`` into its folder."""
+    from alchemist_core.layout import RunLayout
+    from alchemist_core.runs import start_run_folder
+
+    root = open_storage(config["storage"])
+    info = start_run_folder(root, config, config_digest)
+    layout = RunLayout(root, info["run_id"])
+    get_run_logger().info("run %s in %s", info["run_id"], layout.run.root)
+    return {
+        **info,
+        "storage_root": root.root,
+        "run_root": layout.run.root,
+        "cache_root": layout.cache.root,
+    }
+
+
+@task(name="plan-shards")
+def plan_shards(dataset: dict[str, Any], run_root: str, shards_per_task: int) -> list[list[dict[str, Any]]]:
+    """Group every split's shards into batches: one Prefect task per batch, tens not thousands."""
+    from alchemist_core.runs import shard_plan
+
+    return shard_plan(dataset["manifest"], run_root, shards_per_task)
+
+
+@task(name="collect-votes")
+def collect_votes(results: list[list[dict[str, Any]]], program_names: list[str], run_root: str) -> dict[str, Any]:
+    """Merge fault counts over shards and quarantine programs that timed out or were killed anywhere."""
+    from alchemist_core.runs import combine_vote_results
+
+    combined = combine_vote_results(results, program_names)
+    open_storage(run_root).write_json(combined["faults"], "votes", "faults.json")
+    logger = get_run_logger()
+    for name, reason in combined["quarantined"].items():
+        logger.warning("quarantined %s: %s", name, reason)
+    return combined
+
+
+@task(name="import-weak-votes", retries=1, retry_condition_fn=retry_transient)
+def import_weak_votes(dataset: dict[str, Any], run_root: str) -> dict[str, Any]:
+    """Use the dataset's own weak labels (e.g. WRENCH's human labeling functions) as the votes."""
+    from alchemist_core.runs import weak_label_votes
+
+    return weak_label_votes(dataset["manifest"], dataset["root"], run_root)
