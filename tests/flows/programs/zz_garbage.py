@@ -1,0 +1,5 @@
+"""Returns a class name instead of an index: every output is invalid."""
+
+
+def label(x):
+    return "billing"

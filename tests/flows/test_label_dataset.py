@@ -1,0 +1,109 @@
+"""Flow-level smoke tests: the whole pipeline under a temporary Prefect API."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from alchemist_core.config import load_config
+from alchemist_core.demo import make_demo_dataset
+
+PROGRAMS = Path(__file__).parent / "programs"
+
+
+@pytest.fixture(scope="module")
+def demo_csv(tmp_path_factory) -> Path:
+    return make_demo_dataset(tmp_path_factory.mktemp("demo") / "demo.csv", n_rows=800, seed=1)
+
+
+def _config(tmp_path, data, **overrides):
+    values = {
+        "spec": "demo",
+        "data.source": str(data),
+        "data.split_field": "split",
+        "data.id_field": "id",
+        "data.shard_rows": 200,
+        "generator.kind": "library",
+        "generator.library_path": str(PROGRAMS),
+        "sandbox.program_seconds": 2.0,
+        "student.features": "tfidf",
+        "student.model": "logreg",
+        "dask.address": "synchronous",
+        "storage": str(tmp_path / "runs"),
+    }
+    values.update(overrides)
+    return load_config(overrides=values)
+
+
+def test_library_run_contains_faulty_programs_and_reports(prefect_harness, demo_csv, tmp_path):
+    from flows.label_dataset import label_dataset
+
+    summary = label_dataset(_config(tmp_path, demo_csv))
+    run = Path(summary["run_root"])
+    report = (run / "report.md").read_text()
+    metrics = json.loads((run / "metrics.json").read_text())
+    faults = json.loads((run / "votes" / "faults.json").read_text())
+
+    # The good keyword programs label the demo far better than chance (4 classes).
+    assert metrics["label_model.test.accuracy"] > 0.6
+    assert metrics["student.test.accuracy"] > 0.6
+    # Each faulty program is contained and reported, and the run still completed.
+    assert faults["zz_raises"]["n_errors"] > 0
+    assert faults["zz_garbage"]["n_invalid"] > 0
+    assert faults["zz_loops"]["timed_out"] and metrics["programs.quarantined"] == 1
+    for name in ("zz_raises", "zz_loops", "zz_garbage"):
+        assert name in report
+    assert "timed out on at least one shard" in report
+    # Artifacts of the run.
+    for artifact in ("manifest.json", "config.json", "spec.json", "programs/manifest.json", "label_model/model.pkl", "student/student.json"):
+        assert (run / artifact).exists(), artifact
+    assert sorted(p.name for p in (run / "votes" / "train").iterdir()) == ["shard-00000.parquet", "shard-00001.parquet", "shard-00002.parquet"]
+
+
+def _task_states(flow_run_id) -> dict[str, str]:
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    async def read():
+        async with get_client() as client:
+            runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+            return {run.name: run.state.name for run in runs}
+
+    return asyncio.run(read())
+
+
+def test_rerun_is_served_from_cache_and_gives_same_labels(prefect_harness, demo_csv, tmp_path):
+    import pyarrow.parquet as pq
+
+    from flows.label_dataset import label_dataset
+
+    config = _config(tmp_path, demo_csv, **{"student.enabled": False})
+    first = label_dataset(config)
+    labels = Path(first["run_root"]) / "labels" / "train" / "shard-00000.parquet"
+    before = pq.read_table(labels)
+    state = label_dataset(config, return_state=True)
+    second = state.result()
+    assert second["metrics"] == first["metrics"]
+    assert pq.read_table(labels).equals(before)
+    states = _task_states(state.state_details.flow_run_id)
+    cached = {name.rsplit("-", 1)[0] for name, value in states.items() if value == "Cached"}
+    assert {"generate-programs", "apply-programs", "fit-label-model", "predict-labels"} <= cached, states
+
+
+@pytest.mark.slow
+def test_local_dask_cluster_gives_the_same_votes(prefect_harness, demo_csv, tmp_path):
+    import pyarrow.parquet as pq
+
+    from flows.label_dataset import label_dataset
+
+    sync = label_dataset(_config(tmp_path / "a", demo_csv, **{"student.enabled": False}))
+    cluster = label_dataset(_config(tmp_path / "b", demo_csv, **{"student.enabled": False, "dask.address": None, "dask.n_workers": 2}))
+    for split in ("train", "valid", "test"):
+        for shard in sorted((Path(sync["run_root"]) / "votes" / split).iterdir()):
+            other = Path(cluster["run_root"]) / "votes" / split / shard.name
+            assert pq.read_table(shard).equals(pq.read_table(other))
