@@ -56,6 +56,27 @@ class LabelingProgram:
         """sha256 of the source: the program's identity in caches and provenance."""
         return sha256_text(self.source)
 
+    @property
+    def features(self) -> tuple[str, ...]:
+        """Precomputed features the program declares with a module-level ``FEATURES = (...)``."""
+        import ast
+
+        try:
+            tree = ast.parse(self.source)
+        except SyntaxError:
+            return ()
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "FEATURES" for t in node.targets):
+                try:
+                    value = ast.literal_eval(node.value)
+                except ValueError:
+                    return ()
+                if isinstance(value, str):
+                    return (value,)
+                if isinstance(value, (tuple, list)) and all(isinstance(v, str) for v in value):
+                    return tuple(value)
+        return ()
+
     def describe(self) -> str:
         """The first line of the program's docstring, or an empty string."""
         import ast
@@ -115,6 +136,11 @@ class ProgramSet:
                 for p in self.programs
             ],
         }
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """Every precomputed feature some program of the set declares, sorted."""
+        return tuple(sorted({f for p in self.programs for f in p.features}))
 
     def subset(self, names: Iterable[str]) -> "ProgramSet":
         keep = set(names)

@@ -107,3 +107,55 @@ def weak_label_votes(manifest: Mapping[str, Any], data_root: str, run_root: str)
         raise InputError("generator kind 'weak_labels' needs a dataset with weak labels (a WRENCH folder); this one has none")
     faults = {n: {"n_errors": 0, "n_invalid": 0, "timed_out": False, "quarantined": None, "first_error": None, "seconds": 0.0} for n in names}
     return {"votes": votes, "faults": faults, "quarantined": {}, "active": names, "n_rows": 0, "digest": combine(*names)}
+
+
+# Training rows the curation looks at at most (a seeded sample keeps it cheap on big data).
+CURATION_SAMPLE_ROWS = 50_000
+
+
+def curate_votes(
+    votes: Mapping[str, Any],
+    data_root: str,
+    *,
+    n_classes: int,
+    train_split: str,
+    valid_split: str,
+    digests: Mapping[str, str] | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Drop programs that never vote, are constant, duplicate another or are below chance.
+
+    Below chance is judged on the valid split's gold labels only, where they exist; the rest
+    needs no labels. Returns ``votes`` with ``active`` narrowed and ``dropped`` (name -> reason).
+    """
+    import numpy as np
+
+    from alchemist_core.curate import curate_programs
+    from alchemist_core.ingest import read_gold
+    from alchemist_core.votes import read_label_matrix
+
+    active = list(votes["active"])
+    if not active or train_split not in votes["votes"]:
+        return {**votes, "dropped": {}}
+    _, L_train, _ = read_label_matrix(votes["votes"][train_split], active)
+    if len(L_train) > CURATION_SAMPLE_ROWS:
+        keep_rows = np.sort(np.random.default_rng(seed).choice(len(L_train), CURATION_SAMPLE_ROWS, replace=False))
+        L_train = L_train[keep_rows]
+    L_labeled = y_labeled = None
+    if valid_split in votes["votes"]:
+        row_ids, L_valid, _ = read_label_matrix(votes["votes"][valid_split], active)
+        gold_ids, gold = read_gold(Storage(data_root), valid_split)
+        lookup = dict(zip(gold_ids.tolist(), gold.tolist()))
+        y = np.asarray([lookup.get(r, -1) for r in row_ids.tolist()], dtype=np.int64)
+        if (y >= 0).any():
+            L_labeled, y_labeled = L_valid[y >= 0], y[y >= 0]
+    result = curate_programs(
+        L_train,
+        active,
+        n_classes=n_classes,
+        L_labeled=L_labeled,
+        y_labeled=y_labeled,
+        digests=[digests[n] for n in active] if digests else None,
+    )
+    dropped = dict(result.dropped)
+    return {**votes, "active": [n for n in active if n in set(result.keep)], "dropped": dropped}

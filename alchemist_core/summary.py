@@ -137,6 +137,7 @@ def collect_results(
         summary["programs.rejected"] = len(programs["rejected"])
     summary["programs.active"] = len(votes["active"])
     summary["programs.quarantined"] = len(quarantined)
+    summary["programs.dropped"] = len(votes.get("dropped", {}))
 
     return {
         "title": f"Alchemist run {run_info['run_id']}: {spec.name}",
@@ -153,5 +154,6 @@ def collect_results(
         "metrics": metrics,
         "cost": cost,
         "rejected": list(programs.get("rejected", [])),
+        "dropped": [{"name": name, "reason": reason} for name, reason in votes.get("dropped", {}).items()],
         "summary": summary,
     }

@@ -48,7 +48,7 @@ def apply_shard(
     fields: Sequence[str],
     program_seconds: float,
     memory_mb: int,
-    features: Mapping[str, str] | None = None,
+    cache_root: str | None = None,
 ) -> dict[str, Any]:
     """Label one data shard with a stored program set and write its vote shard.
 
@@ -60,9 +60,8 @@ def apply_shard(
         Folder of the stored program set.
     votes_uri : str
         Where the vote shard goes (written atomically).
-    features : mapping, optional
-        Extra per-row feature columns, by name -> URI of a Parquet file aligned with the shard
-        (e.g. ``{"minilm": ...}``), given to the programs that declare them.
+    cache_root : str, optional
+        Cache root for precomputed features (``cache/embeddings``), when programs declare them.
 
     Returns
     -------
@@ -75,11 +74,10 @@ def apply_shard(
     data = Storage(data_root)
     program_set = load_program_set(Storage(programs_uri))
     table = data.read_table(shard)
-    if features:
-        for name, uri in features.items():
-            column = Storage(uri).read_table().column(name)
-            table = table.append_column(name, column)
-        fields = [*fields, *features]
+    declared = program_set.features
+    if declared:
+        table = add_program_features(table, declared, fields, Storage(cache_root) if cache_root else None)
+        fields = [*fields, *declared]
     limits = SandboxLimits(program_seconds=program_seconds, memory_mb=memory_mb)
     labels = label_partition(table, program_set, n_classes, fields=list(fields), limits=limits)
     out = Storage(votes_uri)
@@ -89,6 +87,27 @@ def apply_shard(
         "n_rows": table.num_rows,
         "faults": {name: asdict(fault) for name, fault in labels.faults.items()},
     }
+
+
+SUPPORTED_FEATURES = ("minilm",)
+
+
+def add_program_features(table: pa.Table, names: Sequence[str], fields: Sequence[str], cache: Storage | None) -> pa.Table:
+    """Append the precomputed feature columns programs declared (``minilm``: the text's embedding)."""
+    from alchemist_core.errors import InputError
+
+    unknown = sorted(set(names) - set(SUPPORTED_FEATURES))
+    if unknown:
+        raise InputError(f"programs declare unknown FEATURES {unknown}; supported: {list(SUPPORTED_FEATURES)}")
+    from alchemist_core.features import embed_with_cache
+    from alchemist_core.training import row_texts
+
+    text_fields = ["text"] if "text" in fields else list(fields[:1])
+    texts = row_texts(table, text_fields)
+    embeddings = embed_with_cache(texts, cache.child("embeddings") if cache else None, encoder="minilm")
+    values = pa.array(embeddings.astype(np.float32).ravel())
+    column = pa.FixedSizeListArray.from_arrays(values, embeddings.shape[1])
+    return table.append_column("minilm", column)
 
 
 def read_label_matrix(uris: Sequence[str], names: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:

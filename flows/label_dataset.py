@@ -14,7 +14,7 @@ from tasks.distill import distill_student
 from tasks.generate import generate_programs
 from tasks.ingest import ingest_data
 from tasks.report import evaluate_run, write_report
-from tasks.run import collect_votes, import_weak_votes, plan_shards, start_run
+from tasks.run import collect_votes, curate_programs, import_weak_votes, plan_shards, start_run
 
 GENERATE_CORE = ("alchemist_core.generate", "alchemist_core.generators.offline", "alchemist_core.generators.openai",
                  "alchemist_core.generators.library", "alchemist_core.prompts", "alchemist_core.apply", "alchemist_core.policy")
@@ -47,12 +47,13 @@ def label_dataset(config: RunConfig) -> dict[str, Any]:
             futures = [
                 apply_programs.submit(
                     batch, dataset["root"], programs, len(class_names), fields, settings["sandbox"], address,
-                    core_digest(*APPLY_CORE),
+                    run["cache_root"], core_digest(*APPLY_CORE),
                 )
                 for batch in batches
             ]
             results = [future.result() for future in futures]
         votes = collect_votes(results, programs["names"], run["run_root"])
+    votes = curate_programs(votes, dataset["root"], len(class_names), splits, programs["uri"], config.seed)
 
     model = fit_label_model(
         votes["votes"], votes["active"], dataset["root"], settings["label_model"], len(class_names),

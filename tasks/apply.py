@@ -33,6 +33,7 @@ def apply_programs(
     fields: list[str],
     sandbox: dict[str, Any],
     dask_address: str,
+    cache_root: str,
     core: str,
 ) -> list[dict[str, Any]]:
     """Label every shard of ``batch`` (``{"shard", "votes_uri", "shard_digest"}`` each) and write its votes.
@@ -48,6 +49,7 @@ def apply_programs(
         fields=fields,
         program_seconds=sandbox["program_seconds"],
         memory_mb=sandbox["memory_mb"],
+        cache_root=cache_root,
     )
     if dask_address == "synchronous":
         results = [apply_shard(data_root, item["shard"], programs["uri"], item["votes_uri"], **kwargs) for item in batch]

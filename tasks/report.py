@@ -53,9 +53,10 @@ def write_report(results: dict[str, Any], run_root: str) -> str:
 
     run = open_storage(run_root)
     text = render_report(results)
-    if results.get("rejected"):
-        lines = ["", "## Rejected programs", ""] + [f"- `{r['name']}`: {r['reason']}" for r in results["rejected"]]
-        text = text.rstrip("\n") + "\n" + "\n".join(lines) + "\n"
+    for key, title in (("dropped", "Programs left out of the label model"), ("rejected", "Rejected programs")):
+        if results.get(key):
+            lines = ["", f"## {title}", ""] + [f"- `{r['name']}`: {r['reason']}" for r in results[key]]
+            text = text.rstrip("\n") + "\n" + "\n".join(lines) + "\n"
     run.write_json(
         {"run": results["run"], "dataset": results["dataset"], "metrics": results["summary"]}, "manifest.json"
     )

@@ -56,3 +56,23 @@ def import_weak_votes(dataset: dict[str, Any], run_root: str) -> dict[str, Any]:
     from alchemist_core.runs import weak_label_votes
 
     return weak_label_votes(dataset["manifest"], dataset["root"], run_root)
+
+
+@task(name="curate-programs", retries=1, retry_condition_fn=retry_transient)
+def curate_programs(
+    votes: dict[str, Any], data_root: str, n_classes: int, splits: dict[str, str], programs_uri: str | None, seed: int
+) -> dict[str, Any]:
+    """Narrow the active programs to those worth aggregating; the report lists the dropped ones."""
+    from alchemist_core.runs import curate_votes
+
+    digests = None
+    if programs_uri:
+        manifest = open_storage(programs_uri).read_json("manifest.json")
+        digests = {entry["name"]: entry["digest"] for entry in manifest["programs"]}
+    curated = curate_votes(
+        votes, data_root, n_classes=n_classes, train_split=splits["train"], valid_split=splits["valid"], digests=digests, seed=seed
+    )
+    logger = get_run_logger()
+    for name, reason in curated["dropped"].items():
+        logger.info("dropped %s: %s", name, reason)
+    return curated

@@ -38,8 +38,8 @@ use dunder names, ``getattr``, ``eval``, ``exec``, ``open``, ``type``, ``hash``,
 
 Precomputed features: a program may declare a module-level ``FEATURES = ("minilm",)``. The
 pipeline then computes, for every row, the L2-normalised all-MiniLM-L6-v2 embedding of the
-row's text and passes it as ``x["minilm"]``, a sequence of 384 floats. Programs that do not
-declare ``FEATURES`` never see it.
+row's text and passes it as ``x["minilm"]``, a sequence of 384 floats. The embedding is only
+computed when at least one program of the set declares it.
 """
 
 from __future__ import annotations
