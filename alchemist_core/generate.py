@@ -17,6 +17,23 @@ from alchemist_core.storage import Storage
 MAX_LABELED_ROWS = 5_000
 
 
+def build_llm_client(llm: Mapping[str, Any], *, cache: Storage, ledger_storage: Storage):
+    """An LLM client for an ``OpenAIConfig`` (as a dict): replies cached under ``cache/llm``, calls in the run's ledger."""
+    from alchemist_core.llm import Ledger, LLMClient, LLMEndpoint, ResponseCache, load_price_table
+
+    endpoint = LLMEndpoint(
+        base_url=llm["base_url"],
+        model=llm["model"],
+        api_key_env=llm["api_key_env"],
+        timeout=llm["timeout"],
+        max_retries=llm["max_retries"],
+        max_concurrency=llm["max_concurrency"],
+        temperature=llm["temperature"],
+        max_tokens=llm["max_tokens"],
+    )
+    return LLMClient(endpoint, cache=ResponseCache(cache.child("llm")), ledger=Ledger(ledger_storage), prices=load_price_table())
+
+
 def build_generator(
     settings: Mapping[str, Any], *, cache: Storage, ledger_storage: Storage, limits: SandboxLimits
 ) -> ProgramGenerator:
@@ -34,25 +51,11 @@ def build_generator(
         return LibraryGenerator(settings["library_path"])
     if kind == "openai":
         from alchemist_core.generators.openai import OpenAIGenerator
-        from alchemist_core.llm import Ledger, LLMClient, LLMEndpoint, ResponseCache, load_price_table
         from alchemist_core.retrieval import load_documents
 
         llm = settings["openai"]
-        endpoint = LLMEndpoint(
-            base_url=llm["base_url"],
-            model=llm["model"],
-            api_key_env=llm["api_key_env"],
-            timeout=llm["timeout"],
-            max_retries=llm["max_retries"],
-            max_concurrency=llm["max_concurrency"],
-            temperature=llm["temperature"],
-            max_tokens=llm["max_tokens"],
-        )
-        client = LLMClient(
-            endpoint, cache=ResponseCache(cache.child("llm")), ledger=Ledger(ledger_storage), prices=load_price_table()
-        )
         return OpenAIGenerator(
-            client,
+            build_llm_client(llm, cache=cache, ledger_storage=ledger_storage),
             code_model=llm["model"],
             supplement_model=llm["supplement_model"] or llm["model"],
             supplement_kinds=llm["supplement_kinds"],

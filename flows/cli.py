@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import sys
-from pathlib import Path
 from typing import Any, Sequence
 
 from alchemist_core.errors import AlchemistError
@@ -121,6 +120,89 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_prompt(args: argparse.Namespace) -> int:
+    from alchemist_core.prompts import code_messages, supplement_from_spec, supplement_messages
+    from alchemist_core.spec import load_spec
+
+    spec = load_spec(args.spec)
+    if args.kind == "none":
+        stages = [("code prompt (one-stage)", code_messages(spec, variant=args.variant))]
+    else:
+        given = supplement_from_spec(spec, args.kind)
+        if given is not None:
+            stages = [(f"code prompt with the spec's {args.kind}", code_messages(spec, supplement=given, supplement_kind=args.kind, variant=args.variant))]
+        else:
+            placeholder = f"<the reply to the stage-one call: {args.kind}>"
+            stages = [
+                (f"stage one: ask for {args.kind}", supplement_messages(spec, args.kind)),
+                ("stage two: code prompt", code_messages(spec, supplement=placeholder, supplement_kind=args.kind, variant=args.variant)),
+            ]
+    if args.json:
+        print(json.dumps({title: messages for title, messages in stages}, indent=2, ensure_ascii=False))
+        return 0
+    for title, messages in stages:
+        print(f"===== {title} =====")
+        for message in messages:
+            print(f"--- {message['role']} ---")
+            print(message["content"])
+        print()
+    return 0
+
+
+def _cmd_annotate(args: argparse.Namespace) -> int:
+    from alchemist_core.baseline import annotate_baseline, comparison_markdown, ledger_totals, program_label_quality
+    from alchemist_core.config import RunConfig
+    from alchemist_core.generate import build_llm_client
+    from alchemist_core.ingest import load_dataset_manifest
+    from alchemist_core.llm import Ledger
+    from alchemist_core.spec import TaskSpec
+    from alchemist_core.storage import open_storage
+
+    run = open_storage(args.run)
+    if not run.exists("manifest.json"):
+        raise AlchemistError(f"expected a finished run (with manifest.json) at {args.run}; run `alchemist run` first")
+    config = RunConfig.model_validate(run.read_json("config.json"))
+    overrides = {k: v for k, v in {"base_url": args.llm_base_url, "model": args.llm_model}.items() if v}
+    if args.refresh:
+        overrides["refresh"] = True
+    config = config.model_copy(update={"generator": config.generator.model_copy(update={"openai": config.generator.openai.model_copy(update=overrides)})})
+    settings = config.model_dump(mode="json")
+    spec = TaskSpec.model_validate(run.read_json("spec.json"))
+    root = open_storage(config.storage)
+    data = root.child("datasets", run.read_json("manifest.json")["dataset"]["digest"])
+    manifest = load_dataset_manifest(data)
+    client = build_llm_client(settings["generator"]["openai"], cache=root.child("cache"), ledger_storage=run)
+    summary = annotate_baseline(
+        run=run, data=data, manifest=manifest, spec=spec, client=client, settings=settings, cache=root.child("cache"),
+        budget_usd=args.budget, dry_run=args.dry_run, batch_size=args.batch_size,
+    )
+    estimate = summary["estimate"]
+    print(
+        f"estimate: {estimate['n_calls']:,} calls, ~{estimate['prompt_tokens'] + estimate['completion_tokens']:,} tokens, "
+        f"${estimate['dollars']:,.4f} with {estimate['model']} for {summary['n_rows']:,} rows ({estimate['method']})"
+    )
+    if args.dry_run:
+        return 0
+    entries = Ledger(run).entries()
+    summary.update(ledger_totals(entries, purposes={"annotate"}))
+    programs = ledger_totals(entries, exclude={"annotate"})
+    programs["label_quality"] = program_label_quality(run, data, config.data.train_split, spec.n_classes)
+    metrics = run.read_json("metrics.json")
+    programs["student_test_accuracy"] = metrics.get(f"student.{config.data.test_split}.accuracy")
+    programs["student_test_macro_f1"] = metrics.get(f"student.{config.data.test_split}.macro_f1")
+    section = comparison_markdown(programs, summary)
+    run.write_text(section, "annotation", "comparison.md")
+    report = run.read_text("report.md")
+    marker = "## Programs vs. direct LLM labeling"
+    if marker in report:
+        report = report[: report.index(marker)].rstrip("\n") + "\n"
+    run.write_text(report.rstrip("\n") + "\n\n" + section, "report.md")
+    print(section)
+    if summary.get("budget_exhausted"):
+        print(f"alchemist: the budget cap of ${args.budget} was reached; {summary['n_unannotated']} rows were not sent", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alchemist", description="LLM-written labeling programs, weak supervision, distillation.")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -146,6 +228,24 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--fields")
     predict.add_argument("--format", choices=["csv", "jsonl", "parquet"])
     predict.set_defaults(handler=_cmd_predict)
+
+    prompt = commands.add_parser("prompt", help="print the exact messages that would be sent to the LLM")
+    prompt.add_argument("--spec", required=True)
+    prompt.add_argument("--kind", default="none", choices=["none", "description", "exemplars", "keywords", "rules"],
+                        help="supplementary information: none = one-stage")
+    prompt.add_argument("--variant", type=int, default=0)
+    prompt.add_argument("--json", action="store_true", help="print the messages as JSON")
+    prompt.set_defaults(handler=_cmd_prompt)
+
+    annotate = commands.add_parser("annotate", help="the paper's baseline: the LLM labels every training row directly")
+    annotate.add_argument("--run", required=True, help="a finished run folder; its dataset, spec and student settings are reused")
+    annotate.add_argument("--budget", type=float, required=True, help="hard cap in dollars; no call is made past it")
+    annotate.add_argument("--dry-run", action="store_true", help="only print the cost estimate")
+    annotate.add_argument("--batch-size", type=int, default=20, help="rows per call")
+    annotate.add_argument("--llm-base-url")
+    annotate.add_argument("--llm-model")
+    annotate.add_argument("--refresh", action="store_true", help="ignore cached replies")
+    annotate.set_defaults(handler=_cmd_annotate)
     return parser
 
 
