@@ -46,8 +46,11 @@ FORBIDDEN_NAMES = frozenset(
 # Attributes that hand out interpreter internals without a dunder: ``mro`` reaches
 # ``BaseException`` (which could catch the timeout) and ``object``; ``Formatter`` and
 # ``vformat`` resolve ``{0.attr}`` fields, i.e. attribute access hidden in a string;
-# ``register`` changes an ABC shared with the programs that run next in the same worker.
-FORBIDDEN_ATTRIBUTES = frozenset({"mro", "Formatter", "vformat", "get_field", "with_traceback", "register"})
+# ``register`` changes an ABC shared with the programs that run next in the same worker;
+# ``update_wrapper`` and ``wraps`` read and write attributes named by strings, dunders included.
+FORBIDDEN_ATTRIBUTES = frozenset(
+    {"mro", "Formatter", "vformat", "get_field", "with_traceback", "register", "update_wrapper", "wraps"}
+)
 
 # Generator, coroutine, frame, traceback and code object internals.
 FORBIDDEN_ATTRIBUTE_PREFIXES = ("gi_", "cr_", "ag_", "f_", "tb_", "co_")
@@ -210,6 +213,11 @@ class _Checker:
         # ``case C(attr=v)`` reads ``x.attr``: the same rules as an attribute.
         for attribute in node.kwd_attrs:
             self.check_attribute_name(node, attribute)
+            if attribute in ("format", "format_map"):
+                # ``case str(format=f)`` binds the method of a string that is no literal.
+                self.add(
+                    node, f"reading {attribute!r} in a class pattern is not allowed (format fields can read attributes)"
+                )
 
     def visit_capture(self, node: ast.MatchAs | ast.MatchStar, in_function: bool) -> None:
         self.check_identifier(node, node.name, "name")
@@ -232,6 +240,8 @@ class _Checker:
                 self.add(node, f"'from {node.module} import *' is not allowed; import the names you use")
             else:
                 self.check_identifier(node, alias.name, "imported name")
+                if alias.name in FORBIDDEN_ATTRIBUTES:
+                    self.add(node, f"importing {alias.name!r} is not allowed")
                 if alias.name.startswith("_"):
                     self.add(node, f"importing private name {alias.name!r} is not allowed")
 

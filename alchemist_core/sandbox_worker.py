@@ -23,7 +23,8 @@ or ``{"kind": "fatal", "error": ...}`` when the request itself cannot be used. R
 so when a program kills this process the parent keeps every result written before it.
 
 Each program runs in a fresh namespace with restricted builtins and an import hook limited
-to the allow-list, under a wall-clock timer (``ITIMER_REAL``) that raises :class:`_Timeout`,
+to the allow-list, which hands out views of the allowed modules (see :func:`_module_view`),
+under a wall-clock timer (``ITIMER_REAL``) that raises :class:`_Timeout`,
 a ``BaseException`` that ``except Exception`` cannot swallow. Votes are int8 bytes, ``0xFF``
 being ``ABSTAIN`` (-1).
 """
@@ -32,6 +33,7 @@ import builtins
 import gc
 import os
 import pickle
+import random
 import reprlib
 import resource
 import signal
@@ -59,6 +61,10 @@ SAFE_BUILTINS = (
 )  # fmt: skip
 
 _CONTAINERS = frozenset({list, tuple, dict, set, bytearray})
+
+# Module attributes that read or write attributes named by a string, dunders included
+# (``update_wrapper(f, g, updated=("__globals__",))``): kept out of the module views.
+HIDDEN_NAMES = frozenset({"update_wrapper", "wraps", "Formatter"})
 
 
 class _Timeout(BaseException):
@@ -101,8 +107,35 @@ def _no_print(*args, **kwargs):
     return None
 
 
+def _module_view(module, views):
+    """What a program sees of an allowed module: a fresh module holding its names.
+
+    Left out: dunder names, :data:`HIDDEN_NAMES`, and the other modules it imported, which
+    would lead past the allow-list (``statistics.sys.modules["os"]``, ``re.enum.bltns.open``);
+    its own submodules (``collections.abc``) become views too. A view is fresh for each
+    program, so nothing set on one reaches the next.
+    """
+    namespace = vars(module)
+    cached = views.get(module.__name__)
+    # Rebuilt when the module gained a name: a submodule imported since (``collections.abc``).
+    if cached is not None and cached[0] == len(namespace):
+        return cached[1]
+    view = types.ModuleType(module.__name__)
+    for key, value in list(namespace.items()):
+        if (key.startswith("__") and key.endswith("__")) or key in HIDDEN_NAMES:
+            continue
+        if isinstance(value, types.ModuleType):
+            if value.__name__ != f"{module.__name__}.{key}":
+                continue
+            value = _module_view(value, views)
+        setattr(view, key, value)
+    views[module.__name__] = (len(namespace), view)
+    return view
+
+
 def _restricted_import(allowed):
     real_import = builtins.__import__
+    views = {}  # module name -> (size of its namespace, its view)
 
     def _import(name, globals=None, locals=None, fromlist=(), level=0):
         if level:
@@ -113,7 +146,7 @@ def _restricted_import(allowed):
         for item in fromlist or ():
             if item == "*" or item.startswith("_"):
                 raise ImportError(f"'from {name} import {item}' is not allowed")
-        return real_import(name, None, None, fromlist, 0)
+        return _module_view(real_import(name, None, None, fromlist, 0), views)
 
     return _import
 
@@ -195,9 +228,9 @@ def _short_repr(value):
         return f"<{type(value).__name__}>"
 
 
-def _load(name, source, safe_builtins):
+def _load(name, source, allowed_imports):
     """The program's ``label``, or a str saying why there is none."""
-    namespace = {"__builtins__": dict(safe_builtins), "__name__": f"alchemist_program_{name}"}
+    namespace = {"__builtins__": _safe_builtins(allowed_imports), "__name__": f"alchemist_program_{name}"}
     try:
         code = compile(source, f"<program {name}>", "exec", dont_inherit=True)
         exec(code, namespace)
@@ -236,7 +269,20 @@ def _label_rows(label, rows, n_classes, votes):
     return n_errors, n_invalid, first_error, first_invalid
 
 
-def _run_program(index, name, source, rows, n_classes, seconds, safe_builtins):
+def _forget_program():
+    """Free what a finished program left behind, so it cannot starve the programs after it.
+
+    A program's namespace is a reference cycle (``label`` refers to its globals), so its
+    module-level data would wait for a full collection; compiled patterns stay in ``re``'s
+    cache, shared by every program in this worker.
+    """
+    gc.collect()
+    re = sys.modules.get("re")
+    if re is not None:
+        re.purge()
+
+
+def _run_program(index, name, source, rows, n_classes, seconds, allowed_imports):
     n_rows = len(rows)
     votes = bytearray([ABSTAIN_BYTE]) * n_rows
     result = {
@@ -245,11 +291,14 @@ def _run_program(index, name, source, rows, n_classes, seconds, safe_builtins):
     }  # fmt: skip
 
     def execute():
-        label = _load(name, source, safe_builtins)
+        label = _load(name, source, allowed_imports)
         if isinstance(label, str):
             return label
         return _label_rows(label, rows, n_classes, votes)
 
+    # ``statistics.NormalDist().samples()`` draws from ``random``: the same seed for every
+    # program keeps its votes the same from one run to the next.
+    random.seed(0)
     start = time.perf_counter()
     outcome = _run_with_deadline(execute, seconds)
     result["seconds"] = time.perf_counter() - start
@@ -264,6 +313,9 @@ def _run_program(index, name, source, rows, n_classes, seconds, safe_builtins):
         votes = bytearray([ABSTAIN_BYTE]) * n_rows
     else:
         result["n_errors"], result["n_invalid"], result["first_error"], result["first_invalid"] = outcome
+    # An exception's traceback would keep the program's frames, and so its globals, alive.
+    del outcome
+    _forget_program()
     result["votes"] = bytes(votes)
     return result
 
@@ -332,7 +384,7 @@ def main():
         seconds = float(request["program_seconds"])
         refused = _apply_limits(request["memory_mb"], request["cpu_seconds"])
         rows = _build_rows(request["rows"], request["arrays"], int(request["n_rows"]))
-        safe_builtins = _safe_builtins(request["allowed_imports"])
+        allowed_imports = frozenset(request["allowed_imports"])
         del request
     except Exception as error:
         _write(channel, {"kind": "fatal", "error": _describe_error(error)})
@@ -342,7 +394,7 @@ def main():
     gc.enable()
     _write(channel, {"kind": "ready", "refused_limits": refused})
     for index, (name, source) in enumerate(programs):
-        _write(channel, _run_program(index, name, source, rows, n_classes, seconds, safe_builtins))
+        _write(channel, _run_program(index, name, source, rows, n_classes, seconds, allowed_imports))
     _write(channel, {"kind": "done"})
     channel.close()
     # Skip interpreter teardown: freeing every row object one by one would only cost time.

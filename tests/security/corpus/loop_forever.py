@@ -1,0 +1,9 @@
+"""An endless loop.
+
+expect: runtime:timeout
+"""
+
+
+def label(x):
+    while True:
+        pass

@@ -1,0 +1,9 @@
+"""Return NaN.
+
+expect: runtime:invalid
+reason: returned nan
+"""
+
+
+def label(x):
+    return float("nan")
