@@ -274,8 +274,11 @@ def _open_source(source: str, format: str | None, storage_options: dict | None) 
         fs, path = fsspec.core.url_to_fs(str(source), **(storage_options or {}))
         is_dir = fs.isdir(path)
         exists = is_dir or fs.exists(path)
-    except (OSError, ValueError, ImportError) as error:
-        raise InputError(f"cannot reach {source}: {error}; expected a readable local path or fsspec URL") from None
+    except Exception as error:  # noqa: BLE001 - filesystems raise their own kinds (botocore, aiohttp, ...)
+        raise InputError(
+            f"cannot reach {source}: {type(error).__name__}: {error}; expected a readable local path or fsspec URL "
+            f"(for s3:// check AWS_ENDPOINT_URL, credentials and the bucket name)"
+        ) from None
     if not exists:
         raise InputError(f"expected a data file or folder at {source}, but nothing is there")
     if format is not None and format not in FORMATS:

@@ -51,11 +51,25 @@ class LibraryGenerator:
         Raises
         ------
         InputError
-            When the folder does not exist or holds no program file.
+            When the folder does not exist, holds no program file, or holds a program that does
+            not parse or breaks the sandbox policy (each one is named with its reasons): a
+            library is code a person chose to run, so it is fixed, not silently skipped.
         """
+        from alchemist_core.policy import check_program
+
         if not self.path.is_dir():
             raise InputError(f"the library generator expected a folder of program .py files at {self.path}, found none")
         program_set = load_program_folder(self.path, origin="library")
+        problems = [
+            f"{program.name}.py: {'; '.join(violations)}"
+            for program in program_set
+            if (violations := check_program(program.source, name=program.name))
+        ]
+        if problems:
+            raise InputError(
+                f"the program folder {self.path} holds {len(problems)} program(s) that cannot run; expected each file to "
+                f"define label(x) within the sandbox policy: " + " | ".join(problems)
+            )
         n_edited = sum(1 for p in program_set if p.origin.get("edited"))
         logger.info(
             "library: read %d programs from %s for task %r (%d edited since stored)",
