@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from alchemist_core.errors import AlchemistError, ProgramError
 from alchemist_core.spec import TaskSpec
+
+if TYPE_CHECKING:
+    from alchemist_core.concepts import ConceptSet
 
 SUPPLEMENT_KINDS = ("description", "exemplars", "keywords", "rules")
 """Kinds of supplementary information, as in the paper (Sec. 3.1)."""
@@ -386,3 +389,136 @@ def parse_annotation_reply(reply: str, n_rows: int, n_classes: int) -> list[int]
             raise AnnotationReplyError(f"{expected}; value {position + 1} is {value!r}")
         labels.append(value)
     return labels
+
+
+# -- image concepts (the paper's multimodal extension) -------------------------------------------
+_CONCEPT_VARIANT_HINTS = (
+    "",
+    "Rely on the one or two concepts you expect to be most reliable, and abstain otherwise.",
+    "Average each class's scores over all concepts and vote only when one class leads by a clear margin.",
+    "Vote only when at least two concepts agree on the same class.",
+    "Compare pairs of scores of the same concept with a margin (for example 0.2) instead of a fixed threshold.",
+)
+
+
+def concept_messages(spec: TaskSpec, *, n_concepts: int, subject: str | None = None) -> list[dict[str, str]]:
+    """Messages asking for visual concepts that tell the classes apart, as JSON.
+
+    Each concept gets one short description per class; the pipeline turns each into a CLIP
+    prompt ("a photo of a <subject> whose <concept> is <description>"). The reply must be a
+    concept file (see :mod:`alchemist_core.concepts`).
+
+    Parameters
+    ----------
+    spec : TaskSpec
+    n_concepts : int
+        How many concepts to ask for.
+    subject : str, optional
+        What the images show ("bird"); the LLM names it when ``None``.
+
+    Returns
+    -------
+    list of dict
+
+    Examples
+    --------
+    >>> from alchemist_core.spec import parse_spec
+    >>> spec = parse_spec({"name": "birds", "instruction": "Is the bird a landbird or a waterbird?",
+    ...                    "classes": [{"name": "landbird"}, {"name": "waterbird"}], "input_fields": ["image"]})
+    >>> '"landbird": "' in concept_messages(spec, n_concepts=5)[1]["content"]
+    True
+    """
+    if n_concepts < 1:
+        raise ValueError(f"n_concepts must be >= 1, got {n_concepts}")
+    names = ", ".join(json.dumps(name) for name in spec.class_names)
+    example = {
+        "subject": subject or "<one or two words: what the images show>",
+        "concepts": [
+            {"name": "<visual concept>", "descriptions": {name: f"<how it looks in a {name}>" for name in spec.class_names}},
+        ],
+    }
+    subject_line = f"The images show a {subject}. " if subject else ""
+    user = (
+        f"Task: {spec.instruction}\n\n"
+        f"Classes:\n{_class_lines(spec)}\n\n"
+        f"{subject_line}List {n_concepts} visual primitive concepts that tell these classes apart in an image: "
+        "parts, shapes, proportions, colours, textures or patterns of the object itself. Describe the object, "
+        "not its surroundings or background: those can be misleading. For each concept, give one short "
+        "description (2 to 6 words) of how it looks in each class, contrasting the classes.\n\n"
+        "Each description is read by an image-text model as the sentence "
+        "\"a photo of a <subject> whose <concept> is <description>\".\n\n"
+        "Reply with ONE JSON object in a ```json fenced block, of this form:\n"
+        f"{json.dumps(example, indent=2)}\n\n"
+        f"Every concept needs a description for every class, keyed by exactly these class names: {names}."
+    )
+    return [
+        {"role": "system", "content": "You are a computer vision expert. You answer with JSON only."},
+        {"role": "user", "content": user},
+    ]
+
+
+def concept_repair_messages(
+    previous_messages: Sequence[Mapping[str, str]], reply: str, error: str, class_names: Sequence[str]
+) -> list[dict[str, str]]:
+    """The conversation so far plus the rejected concept reply and a request to fix ``error``."""
+    names = ", ".join(json.dumps(name) for name in class_names)
+    request = (
+        f"That reply was rejected: {error.strip()[:2000]}\n\n"
+        "Reply again with ONE JSON object in a ```json fenced block: a \"subject\" string and a \"concepts\" "
+        "list whose entries have a \"name\" and \"descriptions\" mapping every class name to a short "
+        f"description. The class names are exactly: {names}."
+    )
+    return [
+        *({"role": m["role"], "content": m["content"]} for m in previous_messages),
+        {"role": "assistant", "content": reply},
+        {"role": "user", "content": request},
+    ]
+
+
+def concept_program_messages(spec: TaskSpec, concept_set: "ConceptSet", *, variant: int = 0) -> list[dict[str, str]]:
+    """Messages asking for one labeling program over an image's concept scores.
+
+    As in the paper's second prompt: the scores are floats near 1 when the image strongly
+    matches a description and near 0 when it does not; the program returns -1 when it
+    cannot decide, and uses the scores cautiously.
+
+    Parameters
+    ----------
+    spec : TaskSpec
+    concept_set : ConceptSet
+        The concepts; their score names are the program's input fields.
+    variant : int
+        0 is the plain prompt; other values add a hint towards a different way of combining
+        the scores, for diversity across programs.
+
+    Returns
+    -------
+    list of dict
+    """
+    if variant < 0:
+        raise ValueError(f"variant must be >= 0, got {variant}")
+    score_names = concept_set.score_names
+    lines = []
+    for concept in concept_set.concepts:
+        lines.append(f"- {concept.name}:")
+        for class_name, description in zip(concept_set.class_names, concept.descriptions):
+            lines.append(f"  - x[{concept.key + ':' + class_name!r}]: {class_name} -> {description}")
+    scores = (
+        f"Each image was scored by an image-text model (CLIP) against visual concepts of a {concept_set.subject}. "
+        "For every concept and class, the score is a float between 0 and 1: near 1 when the image matches that "
+        "class's description of the concept much better than the other classes' descriptions, near 0 when it does "
+        "not. The scores of one concept add up to 1 over the classes. The scores are noisy, so use them "
+        "cautiously and return -1 when the evidence is unclear.\n\n"
+        "Concepts, and the score of each class's description:\n" + "\n".join(lines)
+    )
+    score_spec = spec.model_copy(update={"input_fields": score_names})
+    system = (
+        f"You are a helpful assistant who writes labeling programs in Python for this task: {spec.instruction} "
+        "The programs read concept scores of an image, not the image itself. Write bug-free code."
+    )
+    parts = [scores, _task_and_instructions(score_spec)]
+    hint = _CONCEPT_VARIANT_HINTS[1 + (variant - 1) % (len(_CONCEPT_VARIANT_HINTS) - 1)] if variant else ""
+    if hint:
+        parts.append(hint)
+    parts.append(program_contract(score_spec))
+    return [{"role": "system", "content": system}, {"role": "user", "content": "\n\n".join(parts)}]
