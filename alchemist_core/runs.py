@@ -6,10 +6,10 @@ import platform
 import time
 from typing import Any, Mapping, Sequence
 
-from alchemist_core.digest import combine
+from alchemist_core.digest import combine, sha256_bytes
 from alchemist_core.layout import RunLayout
-from alchemist_core.spec import load_spec
-from alchemist_core.storage import Storage
+from alchemist_core.spec import TaskSpec, load_spec
+from alchemist_core.storage import Storage, parquet_bytes
 
 
 def default_run_id(spec_name: str, config_digest: str) -> str:
@@ -17,13 +17,38 @@ def default_run_id(spec_name: str, config_digest: str) -> str:
     return f"{spec_name}-{config_digest[:10]}"
 
 
-def start_run_folder(root: Storage, config: Mapping[str, Any], config_digest: str) -> dict[str, Any]:
-    """Create the run folder with ``config.json`` and ``spec.json``; returns run id and spec."""
+# Settings that do not change results: a run may resume with other values of these.
+_IGNORED = frozenset({"run_id", "storage", "dask"})
+
+
+def _what_counts(config: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in config.items() if k not in _IGNORED}
+
+
+def start_run_folder(
+    root: Storage, config: Mapping[str, Any], config_digest: str, spec: TaskSpec | None = None, *, prefix: str = ""
+) -> dict[str, Any]:
+    """Create the run folder with ``config.json`` and ``spec.json``; returns run id and spec.
+
+    ``spec`` is read from ``config["spec"]`` unless given (a relabel run takes its source
+    run's). ``prefix`` starts a derived run id (``relabel-``), so runs of different flows
+    never share a folder.
+    """
     import alchemist_core
 
-    spec = load_spec(config["spec"])
-    run_id = config.get("run_id") or default_run_id(spec.name, config_digest)
+    spec = spec if spec is not None else load_spec(config["spec"])
+    run_id = config.get("run_id") or prefix + default_run_id(spec.name, config_digest)
     run = RunLayout(root, run_id).run
+    if run.exists("config.json"):
+        previous = run.read_json("config.json")
+        if _what_counts(previous) != _what_counts(config):
+            from alchemist_core.errors import InputError
+
+            differing = sorted(k for k in set(previous) | set(config) if k not in _IGNORED and previous.get(k) != config.get(k))
+            raise InputError(
+                f"the run folder {run.root} already holds a run of another configuration (it differs in {differing}); "
+                f"expected the same configuration to resume it: choose another --run-id, or leave it empty for one derived from the config"
+            )
     run.write_json(dict(config), "config.json")
     run.write_json(spec.model_dump(mode="json"), "spec.json")
     started = {
@@ -37,15 +62,35 @@ def start_run_folder(root: Storage, config: Mapping[str, Any], config_digest: st
     return {**started, "spec": spec.model_dump(mode="json")}
 
 
-def shard_plan(manifest: Mapping[str, Any], run_root: str, shards_per_task: int) -> list[list[dict[str, Any]]]:
-    """Batches of ``{"split", "shard", "votes_uri"}``; vote shards mirror the data shards' names."""
+# Most Prefect tasks one program application makes: past this, batches grow instead (the
+# API and the task runner handle tens of tasks well, not thousands).
+MAX_APPLY_TASKS = 32
+
+
+def shard_plan(
+    manifest: Mapping[str, Any], run_root: str, shards_per_task: int, *, max_tasks: int = MAX_APPLY_TASKS
+) -> list[list[dict[str, Any]]]:
+    """Batches of ``{"split", "shard", "shard_digest", "votes_uri"}``; vote shards mirror the data shards' names.
+
+    Batches hold ``shards_per_task`` shards, or more when that would make over ``max_tasks`` batches.
+
+    Examples
+    --------
+    >>> manifest = {"splits": {"train": {"shards": [f"s{i}" for i in range(100)]}}}
+    >>> [len(b) for b in shard_plan(manifest, "/tmp/run", 4, max_tasks=10)]
+    [10, 10, 10, 10, 10, 10, 10, 10, 10, 10]
+    """
     run = Storage(run_root)
     items = []
-    for split, info in manifest["splits"].items():
-        for shard in info["shards"]:
+    # Sorted: a manifest read back from JSON lists splits in another order than a fresh ingest,
+    # and the batches key the cache.
+    for split, info in sorted(manifest["splits"].items()):
+        digests = info.get("shard_digests") or [None] * len(info["shards"])
+        for shard, digest in zip(info["shards"], digests):
             name = shard.rsplit("/", 1)[-1]
-            items.append({"split": split, "shard": shard, "votes_uri": run.uri("votes", split, name)})
-    return [items[i : i + shards_per_task] for i in range(0, len(items), shards_per_task)]
+            items.append({"split": split, "shard": shard, "shard_digest": digest, "votes_uri": run.uri("votes", split, name)})
+    size = max(shards_per_task, -(-len(items) // max_tasks))
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def combine_vote_results(results: Sequence[Sequence[Mapping[str, Any]]], program_names: Sequence[str]) -> dict[str, Any]:
@@ -53,18 +98,25 @@ def combine_vote_results(results: Sequence[Sequence[Mapping[str, Any]]], program
 
     A program that timed out or killed its worker on any shard is quarantined everywhere, so
     its votes do not depend on which shard happened to be slow: the label model ignores it.
+    ``digest`` identifies the content of every vote shard (``None`` when a shard has no
+    digest); ``computed`` counts, per program, the shards on which it actually ran.
     """
     faults: dict[str, dict[str, Any]] = {
         name: {"n_errors": 0, "n_invalid": 0, "timed_out": False, "quarantined": None, "first_error": None, "seconds": 0.0}
         for name in program_names
     }
     votes: dict[str, list[str]] = {}
+    shard_digests: list[str] = []
+    computed = {name: 0 for name in program_names}
     n_rows = 0
     for batch in results:
         for shard in batch:
             split = shard["uri"].rsplit("/", 2)[-2]
             votes.setdefault(split, []).append(shard["uri"])
             n_rows += shard["n_rows"]
+            shard_digests.append(f"{split}/{shard['uri'].rsplit('/', 1)[-1]}:{shard.get('digest')}")
+            for name in shard.get("computed", program_names):
+                computed[name] += 1
             for name, fault in shard["faults"].items():
                 total = faults[name]
                 total["n_errors"] += fault["n_errors"]
@@ -82,7 +134,12 @@ def combine_vote_results(results: Sequence[Sequence[Mapping[str, Any]]], program
     for uris in votes.values():
         uris.sort()
     active = [name for name in program_names if name not in quarantined]
-    return {"votes": votes, "faults": faults, "quarantined": quarantined, "active": active, "n_rows": n_rows}
+    complete = all(not entry.endswith(":None") for entry in shard_digests)
+    digest = combine(*sorted(shard_digests)) if complete else None
+    return {
+        "votes": votes, "faults": faults, "quarantined": quarantined, "active": active, "n_rows": n_rows,
+        "digest": digest, "computed": computed,
+    }
 
 
 def weak_label_votes(manifest: Mapping[str, Any], data_root: str, run_root: str) -> dict[str, Any]:
@@ -94,19 +151,22 @@ def weak_label_votes(manifest: Mapping[str, Any], data_root: str, run_root: str)
     run = Storage(run_root)
     votes: dict[str, list[str]] = {}
     names: list[str] = []
+    digests: list[str] = []
     for split in manifest["splits"]:
         L = read_weak_labels(data, split)
         if L is None:
             continue
         row_ids, _ = read_gold(data, split)
         names = [f"weak_{j:02d}" for j in range(L.shape[1])]
-        votes[split] = [run.write_table(votes_table(row_ids, L, names), "votes", split, RunLayout.shard_name(0))]
+        payload = parquet_bytes(votes_table(row_ids, L, names))
+        votes[split] = [run.write_bytes(payload, "votes", split, RunLayout.shard_name(0))]
+        digests.append(f"{split}:{sha256_bytes(payload)}")
     if not votes:
         from alchemist_core.errors import InputError
 
         raise InputError("generator kind 'weak_labels' needs a dataset with weak labels (a WRENCH folder); this one has none")
     faults = {n: {"n_errors": 0, "n_invalid": 0, "timed_out": False, "quarantined": None, "first_error": None, "seconds": 0.0} for n in names}
-    return {"votes": votes, "faults": faults, "quarantined": {}, "active": names, "n_rows": 0, "digest": combine(*names)}
+    return {"votes": votes, "faults": faults, "quarantined": {}, "active": names, "n_rows": 0, "digest": combine(*digests)}
 
 
 # Training rows the curation looks at at most (a seeded sample keeps it cheap on big data).

@@ -147,11 +147,7 @@ class Storage:
     # -- tables ------------------------------------------------------------------------------
     def write_table(self, table: Any, *parts: str) -> str:
         """Write a ``pyarrow.Table`` as Parquet, atomically."""
-        import pyarrow.parquet as pq
-
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer, compression="zstd")
-        return self.write_bytes(buffer.getvalue(), *parts)
+        return self.write_bytes(parquet_bytes(table), *parts)
 
     def read_table(self, *parts: str, columns: list[str] | None = None) -> Any:
         """Read a Parquet artifact as a ``pyarrow.Table``."""
@@ -182,12 +178,24 @@ class Storage:
         return cache
 
 
+def parquet_bytes(table: Any) -> bytes:
+    """A ``pyarrow.Table`` as Parquet bytes; equal tables give equal bytes (a content digest can key them)."""
+    import pyarrow.parquet as pq
+
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    return buffer.getvalue()
+
+
 def _filesystem(protocol: str, storage_options: tuple[tuple[str, Any], ...]) -> fsspec.AbstractFileSystem:
     options = dict(storage_options)
     if protocol == "s3":
         endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         if endpoint and "endpoint_url" not in options and "client_kwargs" not in options:
             options["endpoint_url"] = endpoint
+        # Other processes (Dask workers, a resumed run) write under the same prefixes: a cached
+        # listing would hide their objects, so every exists/list asks the store.
+        options.setdefault("use_listings_cache", False)
     return fsspec.filesystem(protocol, **options)
 
 

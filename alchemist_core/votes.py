@@ -8,14 +8,18 @@ scheduler.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pyarrow as pa
 
+from alchemist_core.apply import ProgramFaults
+from alchemist_core.digest import digest_json, sha256_bytes
+from alchemist_core.errors import StorageError
 from alchemist_core.programs import ABSTAIN, load_program_set
-from alchemist_core.storage import Storage
+from alchemist_core.storage import Storage, parquet_bytes
 
 
 def votes_table(row_ids: Sequence[str] | pa.Array, L: np.ndarray, names: Sequence[str]) -> pa.Table:
@@ -38,6 +42,46 @@ def table_votes(table: pa.Table, names: Sequence[str] | None = None) -> tuple[np
     return L, names
 
 
+def vote_cache_key(
+    program_digest: str, *, n_classes: int, fields: Sequence[str], program_seconds: float, memory_mb: int, code: str = ""
+) -> str:
+    """The key of one program's votes on one shard: everything its votes depend on but the shard.
+
+    ``code`` is the digest of the core code that runs programs: changing it recomputes the votes.
+    """
+    return digest_json(
+        {
+            "program": program_digest,
+            "n_classes": n_classes,
+            "fields": list(fields),
+            "program_seconds": float(program_seconds),
+            "memory_mb": memory_mb,
+            "code": code,
+        }
+    )
+
+
+# Parquet schema metadata of a cached vote column: the program's faults on the shard, as JSON.
+_FAULTS_KEY = b"alchemist.faults"
+
+
+def _read_cached_votes(cache: Storage, key: str, n_rows: int) -> tuple[np.ndarray, ProgramFaults] | None:
+    try:
+        table = cache.read_table(f"{key}.parquet")
+    except StorageError:
+        return None
+    if table.num_rows != n_rows or "votes" not in table.column_names:
+        return None
+    faults = json.loads((table.schema.metadata or {}).get(_FAULTS_KEY, b"{}"))
+    return table.column("votes").to_numpy(zero_copy_only=False).astype(np.int8), ProgramFaults(**faults)
+
+
+def _write_cached_votes(cache: Storage, key: str, votes: np.ndarray, faults: ProgramFaults, name: str) -> None:
+    metadata = {_FAULTS_KEY: json.dumps(asdict(faults)).encode(), b"alchemist.program": name.encode()}
+    table = pa.table({"votes": pa.array(np.asarray(votes, dtype=np.int8), type=pa.int8())}).replace_schema_metadata(metadata)
+    cache.write_table(table, f"{key}.parquet")
+
+
 def apply_shard(
     data_root: str,
     shard: str,
@@ -49,8 +93,16 @@ def apply_shard(
     program_seconds: float,
     memory_mb: int,
     cache_root: str | None = None,
+    shard_digest: str | None = None,
+    code: str = "",
 ) -> dict[str, Any]:
     """Label one data shard with a stored program set and write its vote shard.
+
+    With ``cache_root`` and ``shard_digest``, each program's votes on the shard are also kept
+    under ``<cache_root>/votes/<shard digest>/<key>.parquet`` (key: :func:`vote_cache_key`),
+    and only programs without such an entry run: an edited program re-runs alone, and a
+    program set applied again to data it has seen runs nothing. The vote shard is assembled
+    from those entries, in program-set order.
 
     Parameters
     ----------
@@ -61,31 +113,60 @@ def apply_shard(
     votes_uri : str
         Where the vote shard goes (written atomically).
     cache_root : str, optional
-        Cache root for precomputed features (``cache/embeddings``), when programs declare them.
+        The cache root: precomputed features (``embeddings/``) and per-program votes (``votes/``).
+    shard_digest : str, optional
+        sha256 of the data shard (from the dataset manifest); without it nothing is cached.
+    code : str
+        Digest of the core code that runs programs; part of every cache key.
 
     Returns
     -------
     dict
-        ``uri``, ``n_rows`` and per-program ``faults``.
+        ``uri``, ``digest`` (sha256 of the vote shard's bytes), ``n_rows``, per-program
+        ``faults``, and ``computed``: the programs that ran (the rest came from the cache).
     """
     from alchemist_core.apply import label_partition
     from alchemist_core.sandbox import SandboxLimits
 
     data = Storage(data_root)
     program_set = load_program_set(Storage(programs_uri))
-    table = data.read_table(shard)
-    declared = program_set.features
-    if declared:
-        table = add_program_features(table, declared, fields, Storage(cache_root) if cache_root else None)
-        fields = [*fields, *declared]
-    limits = SandboxLimits(program_seconds=program_seconds, memory_mb=memory_mb)
-    labels = label_partition(table, program_set, n_classes, fields=list(fields), limits=limits)
-    out = Storage(votes_uri)
-    out.write_table(votes_table(table.column("row_id"), labels.L, labels.program_names), "")
+    cache = Storage(cache_root).child("votes", shard_digest) if cache_root and shard_digest else None
+    keys = {
+        p.name: vote_cache_key(
+            p.digest, n_classes=n_classes, fields=fields, program_seconds=program_seconds, memory_mb=memory_mb, code=code
+        )
+        for p in program_set
+    }
+    row_ids = data.read_table(shard, columns=["row_id"]).column("row_id")
+    outcomes: dict[str, tuple[np.ndarray, ProgramFaults]] = {}
+    if cache is not None:
+        for name, key in keys.items():
+            found = _read_cached_votes(cache, key, len(row_ids))
+            if found is not None:
+                outcomes[name] = found
+    missing = program_set.subset(n for n in program_set.names if n not in outcomes)
+    if len(missing):
+        table = data.read_table(shard)
+        run_fields = list(fields)
+        if missing.features:
+            table = add_program_features(table, missing.features, fields, Storage(cache_root) if cache_root else None)
+            run_fields = [*fields, *missing.features]
+        limits = SandboxLimits(program_seconds=program_seconds, memory_mb=memory_mb)
+        labels = label_partition(table, missing, n_classes, fields=run_fields, limits=limits)
+        for j, name in enumerate(labels.program_names):
+            outcomes[name] = (labels.L[:, j], labels.faults[name])
+            if cache is not None:
+                _write_cached_votes(cache, keys[name], labels.L[:, j], labels.faults[name], name)
+    names = program_set.names
+    L = np.column_stack([outcomes[n][0] for n in names]) if names else np.zeros((len(row_ids), 0), dtype=np.int8)
+    payload = parquet_bytes(votes_table(row_ids, L, names))
+    Storage(votes_uri).write_bytes(payload, "")
     return {
         "uri": votes_uri,
-        "n_rows": table.num_rows,
-        "faults": {name: asdict(fault) for name, fault in labels.faults.items()},
+        "digest": sha256_bytes(payload),
+        "n_rows": len(row_ids),
+        "faults": {name: asdict(outcomes[name][1]) for name in names},
+        "computed": missing.names,
     }
 
 

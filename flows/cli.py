@@ -81,6 +81,135 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _image_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "spec": args.spec,
+        "data.source": args.data,
+        "data.image_field": args.image_field,
+        "data.label_field": args.label_field,
+        "data.id_field": args.id_field,
+        "data.split_field": args.split_field,
+        "data.group_field": args.group_field,
+        "data.store": args.store,
+        "concepts.path": args.concepts,
+        "concepts.n_concepts": args.n_concepts,
+        "concepts.subject": args.subject,
+        "clip.model": args.clip_model,
+        "clip.pretrained": args.clip_pretrained,
+        "clip.cache_dir": args.clip_cache_dir,
+        "clip.device": args.device,
+        "generator.kind": args.generator,
+        "generator.n_programs": args.n_programs,
+        "generator.library_path": args.library,
+        "llm.base_url": args.llm_base_url,
+        "llm.model": args.llm_model,
+        "llm.refresh": True if args.refresh else None,
+        "label_model.name": args.label_model,
+        "student.enabled": False if args.no_student else None,
+        "student.model": args.student_model,
+        "student.epochs": args.epochs,
+        "dask.address": args.dask_address,
+        "dask.n_workers": args.n_workers,
+        "storage": args.storage,
+        "run_id": args.run_id,
+        "seed": args.seed,
+    }
+
+
+def _cmd_run_images(args: argparse.Namespace) -> int:
+    from alchemist_core.image_pipeline import load_image_config
+    from flows.environment import apply_offline_defaults
+
+    config = load_image_config(args.config, _image_overrides(args))
+    apply_offline_defaults(config.storage)
+    from flows.label_images import label_images
+
+    summary = label_images(config)
+    print(f"\nimage run {summary['run_id']} finished; report: {summary['report']}")
+    for name, value in sorted(summary.get("metrics", {}).items()):
+        print(f"  {name}: {value}")
+    return 0
+
+
+def _add_image_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="image run config YAML (kind: images); flags override it")
+    parser.add_argument("--spec", help="task spec YAML or shipped spec name (default: shapes, the image demo)")
+    parser.add_argument("--data", help="a folder of images (root/<class>/*), or CSV/JSONL/Parquet with bytes, paths or URLs; 'demo' for the built-in demo")
+    parser.add_argument("--image-field")
+    parser.add_argument("--label-field")
+    parser.add_argument("--id-field")
+    parser.add_argument("--split-field")
+    parser.add_argument("--group-field", help="group attribute for per-group and worst-group accuracy (e.g. place)")
+    parser.add_argument("--store", choices=["bytes", "uri"], help="keep image bytes in the shards, or only their URIs")
+    parser.add_argument("--concepts", help="a concept file (YAML/JSON); the LLM names concepts when absent")
+    parser.add_argument("--n-concepts", type=int)
+    parser.add_argument("--subject", help="what the images show, e.g. 'bird'")
+    parser.add_argument("--clip-model", help="open_clip architecture, e.g. ViT-B-32 (default: alchemist-tiny, random weights)")
+    parser.add_argument("--clip-pretrained", help="pretrained tag in the local cache (e.g. openai) or a checkpoint file")
+    parser.add_argument("--clip-cache-dir")
+    parser.add_argument("--device", help="cuda or cpu (default: a GPU when present)")
+    parser.add_argument("--generator", choices=["offline", "openai", "library"])
+    parser.add_argument("--n-programs", type=int)
+    parser.add_argument("--library")
+    parser.add_argument("--llm-base-url")
+    parser.add_argument("--llm-model")
+    parser.add_argument("--refresh", action="store_true")
+    parser.add_argument("--label-model", choices=["auto", "majority", "weighted", "snorkel"])
+    parser.add_argument("--no-student", action="store_true")
+    parser.add_argument("--student-model", choices=["mlp", "logreg"])
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--dask-address")
+    parser.add_argument("--n-workers", type=int)
+    parser.add_argument("--storage")
+    parser.add_argument("--run-id")
+    parser.add_argument("--seed", type=int)
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from alchemist_core.config import load_config
+    from flows.environment import apply_offline_defaults
+
+    config = load_config(args.config, _run_overrides(args))
+    apply_offline_defaults(config.storage)
+    from flows.generate_programs import generate_programs
+
+    summary = generate_programs(config)
+    print(f"\nprograms of run {summary['run_id']}: {summary['programs']}\nreview: {summary['report']}")
+    return 0
+
+
+def _cmd_relabel(args: argparse.Namespace) -> int:
+    from alchemist_core.relabel import load_relabel_config
+    from flows.environment import apply_offline_defaults
+
+    config = load_relabel_config(
+        args.config,
+        {
+            "source_run": args.source_run,
+            "data.source": args.data,
+            "data.format": args.format,
+            "data.label_field": args.label_field,
+            "data.id_field": args.id_field,
+            "data.split_field": args.split_field,
+            "student": False if args.no_student else None,
+            "sandbox.program_seconds": args.program_seconds,
+            "dask.address": args.dask_address,
+            "dask.n_workers": args.n_workers,
+            "storage": args.storage,
+            "run_id": args.run_id,
+            "seed": args.seed,
+        },
+    )
+    apply_offline_defaults(config.storage)
+    from flows.relabel import relabel
+
+    summary = relabel(config)
+    print(f"\nrelabel run {summary['run_id']} finished: {summary['run_root']}\nreport: {summary['report']}")
+    for name, value in sorted(summary.get("metrics", {}).items()):
+        print(f"  {name}: {value}")
+    return 0
+
+
 def _run_storage(run: str):
     from alchemist_core.storage import open_storage
 
@@ -211,6 +340,31 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the whole pipeline (the label-dataset flow)")
     _add_run_arguments(run)
     run.set_defaults(handler=_cmd_run)
+
+    generate = commands.add_parser("generate", help="only generate, validate and store programs, for review before labeling")
+    _add_run_arguments(generate)
+    generate.set_defaults(handler=_cmd_generate)
+
+    relabel = commands.add_parser("relabel", help="apply a stored run's programs, label model and student to new data")
+    relabel.add_argument("--config", help="relabel config YAML (see deployments/relabel.yaml); flags override it")
+    relabel.add_argument("--source-run", help="the run folder whose programs, label model and student are reused")
+    relabel.add_argument("--data", help="the new data: CSV, JSONL, Parquet, WRENCH folder or fsspec URL")
+    relabel.add_argument("--format", choices=["csv", "jsonl", "parquet", "wrench"])
+    relabel.add_argument("--label-field")
+    relabel.add_argument("--id-field")
+    relabel.add_argument("--split-field")
+    relabel.add_argument("--no-student", action="store_true", help="stop at the pseudolabels")
+    relabel.add_argument("--program-seconds", type=float)
+    relabel.add_argument("--dask-address")
+    relabel.add_argument("--n-workers", type=int)
+    relabel.add_argument("--storage")
+    relabel.add_argument("--run-id")
+    relabel.add_argument("--seed", type=int)
+    relabel.set_defaults(handler=_cmd_relabel)
+
+    images = commands.add_parser("run-images", help="the multimodal pipeline: concepts, CLIP scores, concept programs")
+    _add_image_arguments(images)
+    images.set_defaults(handler=_cmd_run_images)
 
     programs = commands.add_parser("programs", help="read the programs of a run")
     programs_actions = programs.add_subparsers(dest="action", required=True)

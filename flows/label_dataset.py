@@ -1,4 +1,10 @@
-"""The whole pipeline: ingest, generate programs, apply them on Dask, aggregate, distil, report."""
+"""The whole pipeline: ingest, generate programs, apply them on Dask, aggregate, distil, report.
+
+Every expensive task is cached on the content it depends on, with its results under the
+storage root (``<root>/prefect-results``): the same config twice recomputes nothing, an
+edited program re-runs only itself and what depends on its votes, and a killed run resumes
+from the stages that finished.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,8 @@ from prefect import flow
 from alchemist_core.config import RunConfig
 from tasks.aggregate import fit_label_model, predict_labels
 from tasks.apply import apply_programs, dask_cluster
-from tasks.caching import core_digest
+from tasks.artifacts import publish_run_artifacts
+from tasks.caching import core_digest, persisted_in
 from tasks.distill import distill_student
 from tasks.generate import generate_programs
 from tasks.ingest import ingest_data
@@ -23,11 +30,12 @@ AGGREGATE_CORE = ("alchemist_core.aggregate", "alchemist_core.pseudolabels", "al
 DISTILL_CORE = ("alchemist_core.training", "alchemist_core.distill", "alchemist_core.features")
 
 
-@flow(name="label-dataset")
+@flow(name="label-dataset", persist_result=False)
 def label_dataset(config: RunConfig) -> dict[str, Any]:
     """Label a dataset end to end and write a report; returns the run's summary."""
     settings = config.model_dump(mode="json")
     run = start_run(settings, config.digest)
+    cached = persisted_in(run["storage_root"])
     spec = run["spec"]
     fields = config.data.fields or spec["input_fields"]
     class_names = [c["name"] for c in spec["classes"]]
@@ -38,14 +46,14 @@ def label_dataset(config: RunConfig) -> dict[str, Any]:
         programs = {"uri": None, "digest": None, "names": [], "rejected": [], "n_duplicates": 0, "details": {}}
         votes = import_weak_votes(dataset, run["run_root"])
     else:
-        programs = generate_programs(
+        programs = cached(generate_programs)(
             settings["generator"], spec, dataset, fields, splits, run["run_root"], run["cache_root"], config.seed,
             settings["sandbox"], core_digest(*GENERATE_CORE),
         )
         batches = plan_shards(dataset, run["run_root"], config.dask.shards_per_task)
         with dask_cluster(config.dask.address, config.dask.n_workers) as address:
             futures = [
-                apply_programs.submit(
+                cached(apply_programs).submit(
                     batch, dataset["root"], programs, len(class_names), fields, settings["sandbox"], address,
                     run["cache_root"], core_digest(*APPLY_CORE),
                 )
@@ -53,20 +61,26 @@ def label_dataset(config: RunConfig) -> dict[str, Any]:
             ]
             results = [future.result() for future in futures]
         votes = collect_votes(results, programs["names"], run["run_root"])
-    votes = curate_programs(votes, dataset["root"], len(class_names), splits, programs["uri"], config.seed)
+    votes = cached(curate_programs)(
+        votes, dataset["root"], len(class_names), splits, programs["uri"], config.seed, programs_digest=programs["digest"]
+    )
 
-    model = fit_label_model(
+    model = cached(fit_label_model)(
         votes["votes"], votes["active"], dataset["root"], settings["label_model"], len(class_names),
         config.data.train_split, config.data.valid_split, config.seed, run["run_root"], core_digest(*AGGREGATE_CORE),
+        votes_digest=votes["digest"],
     )
-    labels = predict_labels(model, votes["votes"], votes["active"], run["run_root"], core_digest(*AGGREGATE_CORE))
+    labels = cached(predict_labels)(
+        model, votes["votes"], votes["active"], run["run_root"], core_digest(*AGGREGATE_CORE), votes_digest=votes["digest"]
+    )
     student = None
     if config.student.enabled:
         shards = {split: info["shards"] for split, info in dataset["manifest"]["splits"].items()}
-        student = distill_student(
+        student = cached(distill_student)(
             labels, dataset["root"], shards, fields, settings["student"], splits, run["cache_root"],
-            run["run_root"], config.seed, core_digest(*DISTILL_CORE),
+            run["run_root"], config.seed, core_digest(*DISTILL_CORE), label_model=model, votes_digest=votes["digest"],
         )
     results = evaluate_run(run, dataset, programs, votes, model, labels, student, settings)
     report = write_report(results, run["run_root"])
+    publish_run_artifacts(results, report, spec["name"])
     return {"run_id": run["run_id"], "run_root": run["run_root"], "report": report, "metrics": results["summary"]}

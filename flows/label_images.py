@@ -1,4 +1,9 @@
-"""The image pipeline: ingest images, name concepts, CLIP features, concept programs, label model, student, report."""
+"""The image pipeline: ingest images, name concepts, CLIP features, concept programs, label model, student, report.
+
+Programs are applied and aggregated by the text pipeline's own tasks: concept programs'
+votes have the same shape. Expensive tasks are cached on content, with their results under
+the storage root, as in ``flows/label_dataset.py``.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from prefect import flow
 from alchemist_core.image_pipeline import ImageRunConfig
 from tasks.aggregate import fit_label_model, predict_labels
 from tasks.apply import apply_programs, dask_cluster
-from tasks.caching import core_digest
+from tasks.caching import core_digest, persisted_in
 from tasks.images import (
     compute_image_features,
     distill_image_student,
@@ -20,7 +25,7 @@ from tasks.images import (
     plan_feature_shards,
     write_image_report,
 )
-from tasks.run import collect_votes, start_run
+from tasks.run import collect_votes, curate_programs, start_run
 
 FEATURES_CORE = ("alchemist_core.image_pipeline", "alchemist_core.clip_features", "alchemist_core.images", "alchemist_core.concepts")
 GENERATE_CORE = ("alchemist_core.image_pipeline", "alchemist_core.generators.concept_programs", "alchemist_core.prompts",
@@ -35,6 +40,7 @@ def label_images(config: ImageRunConfig) -> dict[str, Any]:
     """Label an image dataset end to end through concept programs; returns the run's summary."""
     settings = config.model_dump(mode="json")
     run = start_run(settings, config.digest)
+    cached = persisted_in(run["storage_root"])
     spec = run["spec"]
     class_names = [c["name"] for c in spec["classes"]]
     splits = {"train": config.data.train_split, "valid": config.data.valid_split, "test": config.data.test_split}
@@ -46,32 +52,38 @@ def label_images(config: ImageRunConfig) -> dict[str, Any]:
     features = compute_image_features(
         dataset, concepts, settings["clip"], run["run_root"], run["cache_root"], config.seed, core_digest(*FEATURES_CORE)
     )
-    programs = generate_concept_programs(
+    programs = cached(generate_concept_programs)(
         settings["generator"], settings["llm"], spec, concepts, features, dataset, splits, run["run_root"],
         run["cache_root"], config.seed, settings["sandbox"], core_digest(*GENERATE_CORE),
     )
     batches = plan_feature_shards(features, run["run_root"], config.dask.shards_per_task)
     with dask_cluster(config.dask.address, config.dask.n_workers) as address:
         futures = [
-            apply_programs.submit(
+            cached(apply_programs).submit(
                 batch, run["run_root"], programs, len(class_names), features["score_names"], settings["sandbox"],
-                address, core_digest(*APPLY_CORE),
+                address, run["cache_root"], core_digest(*APPLY_CORE),
             )
             for batch in batches
         ]
         results = [future.result() for future in futures]
     votes = collect_votes(results, programs["names"], run["run_root"])
+    votes = cached(curate_programs)(
+        votes, dataset["root"], len(class_names), splits, programs["uri"], config.seed, programs_digest=programs["digest"]
+    )
 
-    model = fit_label_model(
+    model = cached(fit_label_model)(
         votes["votes"], votes["active"], dataset["root"], settings["label_model"], len(class_names),
         config.data.train_split, config.data.valid_split, config.seed, run["run_root"], core_digest(*AGGREGATE_CORE),
+        votes_digest=votes["digest"],
     )
-    labels = predict_labels(model, votes["votes"], votes["active"], run["run_root"], core_digest(*AGGREGATE_CORE))
+    labels = cached(predict_labels)(
+        model, votes["votes"], votes["active"], run["run_root"], core_digest(*AGGREGATE_CORE), votes_digest=votes["digest"]
+    )
     student = None
     if config.student.enabled:
-        student = distill_image_student(
+        student = cached(distill_image_student)(
             labels, features, dataset, settings["student"], splits, run["run_root"], config.seed,
-            core_digest(*DISTILL_CORE),
+            core_digest(*DISTILL_CORE), votes_digest=votes["digest"],
         )
     results = evaluate_images(run, dataset, concepts, features, programs, votes, model, labels, student, settings)
     report = write_image_report(results, run["run_root"])

@@ -8,6 +8,7 @@ from typing import Any
 from prefect import task
 from prefect.logging import get_run_logger
 
+from alchemist_core.digest import sha256_bytes
 from alchemist_core.storage import Storage, open_storage
 from tasks.caching import CACHE_POLICY, retry_transient
 
@@ -24,8 +25,14 @@ def fit_label_model(
     seed: int,
     run_root: str,
     core: str,
+    votes_digest: str | None = None,
 ) -> dict[str, Any]:
-    """Fit on the training split's votes; with ``auto``, choose the model on the valid split only."""
+    """Fit on the training split's votes; with ``auto``, choose the model on the valid split only.
+
+    ``votes_digest`` (from ``collect-votes``) keys the cache on the votes' content: their
+    URIs stay the same when a program changes. The returned reference's ``digest`` is that
+    of the stored model.
+    """
     from alchemist_core.aggregate import make_label_model, select_label_model
     from alchemist_core.ingest import read_gold
     from alchemist_core.votes import read_label_matrix
@@ -53,16 +60,29 @@ def fit_label_model(
             logger.info("no gold labels on %s: using majority vote", valid_split)
         model = make_label_model(name, n_classes, seed=seed, **params.get(name, {})).fit(L_train)
     run = open_storage(run_root)
-    uri = run.write_bytes(pickle.dumps(model), "label_model", "model.pkl")
-    run.write_json({"name": name, "valid_scores": scores, "programs": programs}, "label_model", "summary.json")
-    return {"uri": uri, "name": name, "valid_scores": scores}
+    payload = pickle.dumps(model)
+    uri = run.write_bytes(payload, "label_model", "model.pkl")
+    digest = sha256_bytes(payload)
+    run.write_json(
+        {"name": name, "valid_scores": scores, "programs": programs, "digest": digest, "votes_digest": votes_digest},
+        "label_model", "summary.json",
+    )  # fmt: skip
+    return {"uri": uri, "name": name, "valid_scores": scores, "digest": digest}
 
 
 @task(name="predict-labels", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
 def predict_labels(
-    model: dict[str, Any], votes: dict[str, list[str]], programs: list[str], run_root: str, core: str
+    model: dict[str, Any],
+    votes: dict[str, list[str]],
+    programs: list[str],
+    run_root: str,
+    core: str,
+    votes_digest: str | None = None,
 ) -> dict[str, list[str]]:
-    """Pseudolabels for every split, shard by shard, so memory stays bounded."""
+    """Pseudolabels for every split, shard by shard, so memory stays bounded.
+
+    ``model`` may be another run's (a relabel run applies a stored label model to new votes).
+    """
     from alchemist_core.pseudolabels import pseudolabel_table
     from alchemist_core.votes import read_label_matrix
 

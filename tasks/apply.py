@@ -8,7 +8,7 @@ from typing import Any, Iterator
 from prefect import task
 from prefect.logging import get_run_logger
 
-from tasks.caching import CACHE_POLICY, retry_transient
+from tasks.caching import content_policy, retry_transient
 
 
 @contextlib.contextmanager
@@ -24,7 +24,11 @@ def dask_cluster(address: str | None, n_workers: int) -> Iterator[str]:
         yield cluster.scheduler_address
 
 
-@task(name="apply-programs", cache_policy=CACHE_POLICY, persist_result=True, retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient)
+# Where programs run does not change their votes (and a LocalCluster's address changes every run).
+@task(
+    name="apply-programs", cache_policy=content_policy("dask_address"), persist_result=True, retries=2,
+    retry_delay_seconds=2, retry_condition_fn=retry_transient,
+)
 def apply_programs(
     batch: list[dict[str, Any]],
     data_root: str,
@@ -39,7 +43,9 @@ def apply_programs(
     """Label every shard of ``batch`` (``{"shard", "votes_uri", "shard_digest"}`` each) and write its votes.
 
     Each shard's votes are a pure function of the shard, the program set and the sandbox
-    settings, so a retried or re-run batch writes the same files.
+    settings, so a retried or re-run batch writes the same files. Each program's votes on a
+    shard are cached by (shard digest, program digest) under ``<cache_root>/votes``: when one
+    program of the set changes, only that program runs again.
     """
     from alchemist_core.votes import apply_shard
 
@@ -50,17 +56,22 @@ def apply_programs(
         program_seconds=sandbox["program_seconds"],
         memory_mb=sandbox["memory_mb"],
         cache_root=cache_root,
+        code=core,
     )
+    calls = [
+        ((data_root, item["shard"], programs["uri"], item["votes_uri"]), {**kwargs, "shard_digest": item.get("shard_digest")})
+        for item in batch
+    ]
     if dask_address == "synchronous":
-        results = [apply_shard(data_root, item["shard"], programs["uri"], item["votes_uri"], **kwargs) for item in batch]
+        results = [apply_shard(*args, **options) for args, options in calls]
     else:
         from distributed import Client
 
         with Client(dask_address, set_as_default=False) as client:
-            futures = [
-                client.submit(apply_shard, data_root, item["shard"], programs["uri"], item["votes_uri"], pure=False, **kwargs)
-                for item in batch
-            ]
-            results = client.gather(futures)
-    logger.info("labeled %d shards, %d rows", len(results), sum(r["n_rows"] for r in results))
+            results = client.gather([client.submit(apply_shard, *args, pure=False, **options) for args, options in calls])
+    ran = sum(len(r["computed"]) for r in results)
+    logger.info(
+        "labeled %d shards, %d rows; %d program runs, %d from the vote cache",
+        len(results), sum(r["n_rows"] for r in results), ran, sum(len(r["faults"]) for r in results) - ran,
+    )  # fmt: skip
     return results

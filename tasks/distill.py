@@ -23,8 +23,14 @@ def distill_student(
     run_root: str,
     seed: int,
     core: str,
+    label_model: dict[str, Any] | None = None,
+    votes_digest: str | None = None,
 ) -> dict[str, Any]:
-    """Train the student on the training split's pseudolabels and predict every split."""
+    """Train the student on the training split's pseudolabels and predict every split.
+
+    ``label_model`` and ``votes_digest`` are what the pseudolabels were computed from: they
+    key the cache on the pseudolabels' content, since their URIs stay the same.
+    """
     from alchemist_core.training import distill_and_predict
 
     logger = get_run_logger()

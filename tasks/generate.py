@@ -2,16 +2,53 @@
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
 
 from prefect import task
+from prefect.cache_policies import CachePolicy
 from prefect.logging import get_run_logger
 
 from alchemist_core.storage import open_storage
 from tasks.caching import CACHE_POLICY, retry_transient
 
 
-@task(name="generate-programs", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
+def files_digest(paths: Iterable[str]) -> str:
+    """Digest of the files under ``paths`` (folders recursively): names and bytes."""
+    digest = hashlib.sha256()
+    for raw in paths:
+        path = Path(raw).expanduser()
+        files = sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts) if path.is_dir() else [path]
+        for file in files:
+            digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode() + b"\0")
+            digest.update(hashlib.sha256(file.read_bytes()).digest() if file.is_file() else b"absent")
+    return digest.hexdigest()
+
+
+@dataclass
+class GeneratorSources(CachePolicy):
+    """The files a generator reads beside its settings: a library folder, retrieval documents.
+
+    Their paths are inputs; their content is not, so editing a library program would
+    otherwise be served the old program set from the cache.
+    """
+
+    def compute_key(self, task_ctx, inputs, flow_parameters, **kwargs):
+        generator = (inputs or {}).get("generator") or {}
+        paths = []
+        if generator.get("kind") == "library" and generator.get("library_path"):
+            paths.append(generator["library_path"])
+        if generator.get("kind") == "openai":
+            paths.extend((generator.get("openai") or {}).get("documents") or [])
+        return files_digest(paths) if paths else None
+
+
+@task(
+    name="generate-programs", cache_policy=CACHE_POLICY + GeneratorSources(), persist_result=True, retries=1,
+    retry_condition_fn=retry_transient,
+)
 def generate_programs(
     generator: dict[str, Any],
     spec: dict[str, Any],
@@ -58,3 +95,4 @@ def generate_programs(
         "n_duplicates": result.n_duplicates,
         "details": dict(result.details),
     }
+

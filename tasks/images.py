@@ -104,19 +104,27 @@ def compute_image_features(
         "features of %d images with CLIP %s on %s (%d shards from the cache)",
         result["n_rows"], result["model"][:60], result["device"], result["cache_hits"],
     )  # fmt: skip
-    return {**result, "root": run.root, "concepts": concepts["digest"]}
+    # Only what the features are: later tasks key their caches on this dict.
+    stable = {k: v for k, v in result.items() if k not in ("cache_hits", "device")}
+    return {**stable, "root": run.root, "concepts": concepts["digest"]}
 
 
-@task(name="plan-feature-shards")
+@task(name="plan-feature-shards", persist_result=False)
 def plan_feature_shards(features: dict[str, Any], run_root: str, shards_per_task: int) -> list[list[dict[str, Any]]]:
-    """Batches of feature shards for ``apply-programs``; each item names the features it was made with."""
+    """Batches of feature shards for ``apply-programs``, with each shard's content digest.
+
+    A feature shard's digest covers its images, the concepts and the CLIP model, so the
+    vote cache and apply's cache key change with any of them, not with the shard's path.
+    """
     from alchemist_core.runs import shard_plan
 
-    manifest = {"splits": {split: {"shards": shards} for split, shards in features["shards"].items()}}
-    batches = shard_plan(manifest, run_root, shards_per_task)
-    # The CLIP identity and the concepts key apply's cache: the shard paths alone do not change with them.
-    stamp = f"{features['model']}|{features['concepts']}"
-    return [[{**item, "features": stamp} for item in batch] for batch in batches]
+    manifest = {
+        "splits": {
+            split: {"shards": shards, "shard_digests": features["shard_digests"][split]}
+            for split, shards in features["shards"].items()
+        }
+    }
+    return shard_plan(manifest, run_root, shards_per_task)
 
 
 @task(name="generate-concept-programs", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
@@ -184,8 +192,13 @@ def distill_image_student(
     run_root: str,
     seed: int,
     core: str,
+    votes_digest: str | None = None,
 ) -> dict[str, Any]:
-    """Train the student on the training split's pseudolabels over CLIP embeddings; predict every split."""
+    """Train the student on the training split's pseudolabels over CLIP embeddings; predict every split.
+
+    ``votes_digest`` keys the cache on what the pseudolabels were computed from: their URIs
+    stay the same when the votes change.
+    """
     from alchemist_core.image_pipeline import distill_image_student as core_distill
 
     result = core_distill(
@@ -243,5 +256,9 @@ def write_image_report(results: dict[str, Any], run_root: str) -> str:
     from alchemist_core.image_report import render_image_report
 
     run = open_storage(run_root)
-    run.write_json({"run": results["run"], "dataset": results["dataset"], "metrics": results["summary"]}, "manifest.json")
+    images = {k: results["images"][k] for k in ("image_column", "n_skipped", "total_skipped", "groups")}
+    run.write_json(
+        {"run": results["run"], "dataset": {**results["dataset"], "images": images}, "metrics": results["summary"]},
+        "manifest.json",
+    )
     return run.write_text(render_image_report(results), "report.md")

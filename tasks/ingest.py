@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from typing import Any
 
 from prefect import task
@@ -11,7 +13,7 @@ from alchemist_core.storage import open_storage
 from tasks.caching import retry_transient
 
 
-@task(name="ingest-data", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient)
+@task(name="ingest-data", persist_result=False, retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient)
 def ingest_data(data: dict[str, Any], fields: list[str], class_names: list[str], storage_root: str, seed: int = 0) -> dict[str, Any]:
     """Ingest ``data.source`` under ``<root>/datasets/<digest>``; a dataset already there is reused.
 
@@ -26,11 +28,13 @@ def ingest_data(data: dict[str, Any], fields: list[str], class_names: list[str],
     source = data["source"]
     options = {k: data.get(k) for k in ("format", "label_field", "id_field", "split_field")}
     if source == "demo":
-        demo_path = root.local_path("demo", "demo.csv") if root.is_local else None
-        if demo_path is None:
-            raise ValueError("the built-in demo dataset needs a local storage root; give --data for s3:// storage")
-        make_demo_dataset(demo_path, seed=seed)
-        source = demo_path
+        # The demo CSV is made locally (beside the artifacts when the root is a folder) and
+        # ingested into the root like any file; its bytes depend on the seed only.
+        if root.is_local:
+            demo_path = root.local_path("demo", "demo.csv")
+        else:
+            demo_path = os.path.join(tempfile.gettempdir(), "alchemist-demo", f"seed-{seed}", "demo.csv")
+        source = str(make_demo_dataset(demo_path, seed=seed))
         options.update(format="csv", split_field="split", id_field="id")
     read_options = dict(fields=fields, class_names=class_names, shard_rows=data["shard_rows"], **options)
     digest = dataset_digest(source, **read_options)

@@ -11,7 +11,7 @@ from alchemist_core.storage import open_storage
 from tasks.caching import retry_transient
 
 
-@task(name="evaluate-run", retries=1, retry_condition_fn=retry_transient)
+@task(name="evaluate-run", persist_result=False, retries=1, retry_condition_fn=retry_transient)
 def evaluate_run(
     run: dict[str, Any],
     dataset: dict[str, Any],
@@ -46,7 +46,7 @@ def evaluate_run(
     return results
 
 
-@task(name="write-report", retries=1, retry_condition_fn=retry_transient)
+@task(name="write-report", persist_result=False, retries=1, retry_condition_fn=retry_transient)
 def write_report(results: dict[str, Any], run_root: str) -> str:
     """Render ``report.md`` and the run's ``manifest.json``; returns the report's URI."""
     from alchemist_core.report import render_report

@@ -10,6 +10,7 @@ import pytest
 
 from alchemist_core.config import load_config
 from alchemist_core.demo import make_demo_dataset
+from tests.flows.helpers import task_states
 
 PROGRAMS = Path(__file__).parent / "programs"
 
@@ -63,20 +64,6 @@ def test_library_run_contains_faulty_programs_and_reports(prefect_harness, demo_
     assert sorted(p.name for p in (run / "votes" / "train").iterdir()) == ["shard-00000.parquet", "shard-00001.parquet", "shard-00002.parquet"]
 
 
-def _task_states(flow_run_id) -> dict[str, str]:
-    import asyncio
-
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
-    async def read():
-        async with get_client() as client:
-            runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
-            return {run.name: run.state.name for run in runs}
-
-    return asyncio.run(read())
-
-
 def test_rerun_is_served_from_cache_and_gives_same_labels(prefect_harness, demo_csv, tmp_path):
     import pyarrow.parquet as pq
 
@@ -90,7 +77,7 @@ def test_rerun_is_served_from_cache_and_gives_same_labels(prefect_harness, demo_
     second = state.result()
     assert second["metrics"] == first["metrics"]
     assert pq.read_table(labels).equals(before)
-    states = _task_states(state.state_details.flow_run_id)
+    states = task_states(state.state_details.flow_run_id)
     cached = {name.rsplit("-", 1)[0] for name, value in states.items() if value == "Cached"}
     assert {"generate-programs", "apply-programs", "fit-label-model", "predict-labels"} <= cached, states
 

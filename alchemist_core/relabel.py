@@ -1,0 +1,325 @@
+"""Relabeling: a stored run's programs, label model and student applied to new data.
+
+A labeling run leaves everything needed to label more data the same way: ``programs/``,
+``label_model/`` and ``student/``. A relabel run reads them from that *source run*, applies
+the programs to newly ingested data, turns the votes into pseudolabels with the stored label
+model (no refit), predicts with the stored student, and writes a short report. This is what
+a schedule runs.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field
+
+from alchemist_core.config import DaskSettings, DataConfig, SandboxSettings
+from alchemist_core.digest import combine, digest_json, sha256_bytes
+from alchemist_core.errors import InputError
+from alchemist_core.storage import Storage
+
+REQUIRED_FILES = (("spec.json",), ("programs", "manifest.json"), ("label_model", "model.pkl"), ("label_model", "summary.json"))
+
+
+class RelabelConfig(BaseModel):
+    """What a relabel run needs: the source run, the new data, and where to write."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source_run: str = Field(
+        ..., description="Run folder whose programs, label model and student are applied: <storage>/runs/<run-id> (a folder or s3://...)"
+    )
+    data: DataConfig = Field(default_factory=DataConfig, description="The new data")
+    student: bool = Field(True, description="Also predict with the source run's student, when it has one")
+    sandbox: SandboxSettings | None = Field(
+        None, description="Time and memory limits of the programs; the source run's when empty (so its cached votes apply)"
+    )
+    dask: DaskSettings = Field(default_factory=DaskSettings)
+    storage: str = Field("./alchemist-runs", description="Artifact root of the new run: a local folder or s3://bucket/prefix")
+    run_id: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9_.-]+$", description="Run folder name; derived from the config and the data when empty"
+    )
+    seed: int = 0
+
+    @property
+    def digest(self) -> str:
+        """Digest of everything that changes results (run id, storage root and Dask placement excluded)."""
+        return digest_json(self.model_dump(mode="json", exclude={"run_id", "storage", "dask"}))
+
+    def run_digest(self, dataset_digest: str) -> str:
+        """The digest naming the run: the same config on the same data lands in the same folder."""
+        return combine(self.digest, dataset_digest)
+
+
+def load_relabel_config(path: str | None = None, overrides: Mapping[str, Any] | None = None) -> RelabelConfig:
+    """Read a :class:`RelabelConfig` from YAML (``deployments/relabel.yaml``) and apply dotted ``overrides``.
+
+    Overrides that are ``None`` are skipped (an unset command-line flag).
+
+    Examples
+    --------
+    >>> load_relabel_config(overrides={"source_run": "runs/demo-1", "data.source": "new.csv", "student": None}).data.source
+    'new.csv'
+    """
+    import yaml
+    from pydantic import ValidationError
+
+    data: dict[str, Any] = {}
+    if path is not None:
+        from pathlib import Path
+
+        file = Path(path)
+        if not file.exists():
+            raise InputError(f"expected a relabel config YAML at {file}, found none")
+        loaded = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        if not isinstance(loaded, dict):
+            raise InputError(f"{file}: expected a mapping of relabel settings, got {type(loaded).__name__}")
+        data = loaded
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        node = data
+        *parents, last = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+    try:
+        return RelabelConfig.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
+        raise InputError(f"invalid relabel config: {problems}") from None
+
+
+def _files_digest(storage: Storage, *parts: str) -> str:
+    # Files (names with a suffix) directly under parts; sub-folders such as predictions/ are outputs.
+    names = [n for n in storage.list(*parts) if "." in n]
+    return combine(*(f"{n}:{sha256_bytes(storage.read_bytes(*parts, n))}" for n in names))
+
+
+def read_source_run(source: Storage, sandbox: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What a relabel run takes from ``source``: spec, fields, sandbox limits, program set, label model and student.
+
+    ``sandbox`` overrides the source run's sandbox limits.
+
+    Returns
+    -------
+    dict
+        ``root``, ``run_id``, ``spec`` (a dict), ``fields`` (what the programs read),
+        ``sandbox`` (limits as a dict), ``programs`` and ``label_model`` references (``uri``,
+        ``digest``, names), and ``student`` (``uri``, ``digest``, ``fields``) or ``None``.
+
+    Raises
+    ------
+    InputError
+        When ``source`` lacks a file a relabel run needs.
+    """
+    from alchemist_core.spec import TaskSpec
+
+    missing = ["/".join(parts) for parts in REQUIRED_FILES if not source.exists(*parts)]
+    if missing:
+        raise InputError(
+            f"expected a finished labeling run at {source.root} (with {', '.join('/'.join(p) for p in REQUIRED_FILES)}); "
+            f"missing {missing}. Give --source-run <storage>/runs/<run-id>"
+        )
+    spec = TaskSpec.model_validate(source.read_json("spec.json"))
+    config = source.read_json("config.json") if source.exists("config.json") else {}
+    fields = list((config.get("data") or {}).get("fields") or spec.input_fields)
+    limits = SandboxSettings.model_validate(sandbox or config.get("sandbox") or {}).model_dump(mode="json")
+    manifest = source.read_json("programs", "manifest.json")
+    summary = source.read_json("label_model", "summary.json")
+    model_digest = summary.get("digest") or sha256_bytes(source.read_bytes("label_model", "model.pkl"))
+    student = None
+    if source.exists("student", "student.json"):
+        meta = source.read_json("student", "student.json")
+        student = {"uri": source.uri("student"), "digest": _files_digest(source, "student"), "fields": list(meta["fields"])}
+    return {
+        "root": source.root,
+        "run_id": source.root.rstrip("/").rsplit("/", 1)[-1],
+        "spec": spec.model_dump(mode="json"),
+        "fields": fields,
+        "sandbox": limits,
+        "programs": {
+            "uri": source.uri("programs"),
+            "digest": manifest["digest"],
+            "names": [entry["name"] for entry in manifest["programs"]],
+        },
+        "label_model": {
+            "uri": source.uri("label_model", "model.pkl"),
+            "digest": model_digest,
+            "name": summary["name"],
+            "programs": list(summary["programs"]),
+        },
+        "student": student,
+    }
+
+
+def student_predictions(
+    student_root: Storage, data: Storage, shards: Sequence[str], *, fields: Sequence[str], cache: Storage | None = None
+) -> pa.Table:
+    """A stored student's predictions on data shards: ``row_id``, ``label``, ``confidence``, ``p_0..``.
+
+    ``student_root`` is the ``student/`` folder of a run; ``cache`` (a cache root) keeps the
+    embeddings of MiniLM features.
+    """
+    import pickle
+
+    from alchemist_core.distill import load_student
+    from alchemist_core.features import embed_with_cache
+    from alchemist_core.training import row_texts
+
+    meta = student_root.read_json("student.json")
+    row_ids: list[Any] = []
+    texts: list[str] = []
+    for shard in shards:
+        table = data.read_table(shard, columns=["row_id", *fields])
+        row_ids.extend(table.column("row_id").to_pylist())
+        texts.extend(row_texts(table, fields))
+    if meta["features"] == "tfidf":
+        X = pickle.loads(student_root.read_bytes("featurizer.pkl")).transform(texts)
+    else:
+        X = embed_with_cache(texts, cache.child("embeddings") if cache else None, encoder=meta["encoder"])
+    proba = load_student(student_root).predict_proba(X)  # (n_rows, n_classes)
+    columns = {
+        "row_id": pa.array(row_ids, type=pa.string()),
+        "label": pa.array(proba.argmax(axis=1)),
+        "confidence": pa.array(proba.max(axis=1).astype(np.float32)),
+    }
+    for k in range(proba.shape[1]):
+        columns[f"p_{k}"] = pa.array(proba[:, k].astype(np.float32))
+    return pa.table(columns)
+
+
+def _gold_for(data: Storage, split: str, row_ids: np.ndarray) -> np.ndarray:
+    from alchemist_core.ingest import read_gold
+
+    gold_ids, gold = read_gold(data, split)
+    lookup = dict(zip(gold_ids.tolist(), gold.tolist()))
+    return np.asarray([lookup.get(r, -1) for r in row_ids.tolist()], dtype=np.int64)
+
+
+def relabel_results(
+    *,
+    spec,
+    source: Mapping[str, Any],
+    manifest,
+    data: Storage,
+    votes: Mapping[str, Any],
+    labels: Mapping[str, Sequence[str]],
+    student: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """What the relabel report and ``metrics.json`` say: rows, coverage, label counts, programs, agreement.
+
+    Accuracy appears only where the new data carries gold labels.
+    """
+    from alchemist_core.label_matrix import program_summary
+    from alchemist_core.pseudolabels import table_posterior
+    from alchemist_core.votes import read_label_matrix
+
+    names = list(source["programs"]["names"])
+    splits: list[dict[str, Any]] = []
+    summary: dict[str, Any] = {}
+    blocks: list[np.ndarray] = []
+    golds: list[np.ndarray] = []
+    for split, uris in labels.items():
+        pseudo = pa.concat_tables([Storage(uri).read_table() for uri in uris])
+        row_ids = pseudo.column("row_id").to_numpy(zero_copy_only=False)
+        label = pseudo.column("label").to_numpy()
+        covered = pseudo.column("covered").to_numpy(zero_copy_only=False).astype(bool)
+        gold = _gold_for(data, split, row_ids) if manifest.splits[split].has_gold else np.full(len(row_ids), -1)
+        row: dict[str, Any] = {
+            "split": split,
+            "rows": len(row_ids),
+            "coverage": round(float(covered.mean()) if len(covered) else 0.0, 4),
+            "mean_confidence": round(float(pseudo.column("confidence").to_numpy().mean()) if len(row_ids) else 0.0, 4),
+            "label_counts": {name: int((label == k).sum()) for k, name in enumerate(spec.class_names)},
+            "abstained": int((label == -1).sum()),
+        }
+        known = gold >= 0
+        if known.any():
+            posterior = table_posterior(pseudo)
+            row["label_model_accuracy"] = round(float((posterior.argmax(axis=1)[known] == gold[known]).mean()), 4)
+        if student and split in student.get("predictions", {}):
+            predicted = Storage(student["predictions"][split]).read_table()
+            student_label = predicted.column("label").to_numpy()
+            row["student_label_model_agreement"] = round(float((student_label[covered] == label[covered]).mean()) if covered.any() else 0.0, 4)
+            if known.any():
+                row["student_accuracy"] = round(float((student_label[known] == gold[known]).mean()), 4)
+        splits.append(row)
+        for key in ("coverage", "label_model_accuracy", "student_accuracy", "student_label_model_agreement"):
+            if key in row:
+                summary[f"{split}.{key}"] = row[key]
+        summary[f"{split}.rows"] = row["rows"]
+        _, L, _ = read_label_matrix(votes["votes"].get(split, []), names)
+        blocks.append(L)
+        golds.append(gold)
+    L_all = np.concatenate(blocks) if blocks else np.zeros((0, len(names)), dtype=np.int8)
+    y_all = np.concatenate(golds) if golds else None
+    per_program = program_summary(L_all, names, y_all if y_all is not None and (y_all >= 0).any() else None, n_classes=spec.n_classes)
+    faults = votes.get("faults", {})
+    quarantined = votes.get("quarantined", {})
+    used = set(source["label_model"]["programs"])
+    programs = []
+    for entry in per_program:
+        fault = faults.get(entry["name"], {})
+        programs.append(
+            {
+                "name": entry["name"], "coverage": entry["coverage"], "overlap": entry["overlap"], "conflict": entry["conflict"],
+                "accuracy": {"all": entry.get("accuracy")} if "accuracy" in entry else {},
+                "faults": {"errors": fault.get("n_errors", 0), "invalid": fault.get("n_invalid", 0), "timed_out": int(bool(fault.get("timed_out")))},
+                "quarantined": quarantined.get(entry["name"]),
+                "in_label_model": entry["name"] in used,
+            }
+        )  # fmt: skip
+    summary["programs.quarantined"] = len(quarantined)
+    return {
+        "source": {
+            "run": source["root"], "programs_digest": source["programs"]["digest"], "label_model": source["label_model"]["name"],
+            "label_model_digest": source["label_model"]["digest"], "student": bool(student),
+        },  # fmt: skip
+        "dataset": {"name": manifest.name, "digest": manifest.digest[:16], "rows": {s: i.n_rows for s, i in manifest.splits.items()}},
+        "splits": splits,
+        "programs": programs,
+        "summary": summary,
+    }
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value).replace("|", "\\|")
+
+
+def render_relabel_report(results: Mapping[str, Any], run_id: str) -> str:
+    """The relabel run's ``report.md``: source, data, pseudolabels per split, programs."""
+    source = results["source"]
+    lines = [
+        f"# Relabel run {run_id}",
+        "",
+        f"Source run: `{source['run']}`  ",
+        f"Program set: `{source['programs_digest'][:16]}`, label model: **{source['label_model']}** "
+        f"(`{source['label_model_digest'][:16]}`), student: {'yes' if source['student'] else 'no'}  ",
+        f"Data: {results['dataset']['name']} (`{results['dataset']['digest']}`)",
+        "",
+        "## Pseudolabels",
+        "",
+    ]
+    class_names = list(results["splits"][0]["label_counts"]) if results["splits"] else []
+    header = ["split", "rows", "coverage", "mean confidence", *class_names, "abstained", "label model acc.", "student acc.", "student agrees"]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in results["splits"]:
+        cells = [row["split"], row["rows"], row["coverage"], row["mean_confidence"], *row["label_counts"].values(), row["abstained"],
+                 row.get("label_model_accuracy"), row.get("student_accuracy"), row.get("student_label_model_agreement")]  # fmt: skip
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    lines += ["", "## Programs", "", "| program | in label model | coverage | overlap | conflict | accuracy | errors | invalid | timed out | quarantined |",
+              "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for program in results["programs"]:
+        faults = program["faults"]
+        cells = [f"`{program['name']}`", "yes" if program["in_label_model"] else "no", program["coverage"], program["overlap"],
+                 program["conflict"], program["accuracy"].get("all"), faults["errors"], faults["invalid"], faults["timed_out"],
+                 program["quarantined"]]  # fmt: skip
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return "\n".join(lines) + "\n"

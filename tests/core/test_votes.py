@@ -1,0 +1,64 @@
+"""Vote shards and the per-(shard, program) vote cache."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+
+from alchemist_core.ingest import ingest_dataset
+from alchemist_core.programs import LabelingProgram, ProgramSet, save_program_set
+from alchemist_core.storage import open_storage
+from alchemist_core.votes import apply_shard, read_label_matrix
+
+PAID = "def label(x):\n    return 0 if 'refund' in x['text'] else -1\n"
+BROKEN = "def label(x):\n    return 1 if 'crash' in x['text'] else -1\n"
+
+
+@pytest.fixture
+def shard(tmp_path):
+    source = tmp_path / "tickets.csv"
+    source.write_text("text\nrefund please\napp crash on start\nhello\n")
+    data = open_storage(str(tmp_path / "data"))
+    manifest = ingest_dataset(str(source), data, fields=["text"], label_field=None)
+    info = manifest.splits["train"]
+    return data, info.shards[0], info.shard_digests[0]
+
+
+def _apply(tmp_path, shard, programs, *, code="v1", name="votes.parquet"):
+    data, path, digest = shard
+    run = open_storage(str(tmp_path / "run"))
+    uri = save_program_set(ProgramSet(tuple(programs)), run, "programs")
+    return apply_shard(
+        data.root, path, uri, run.uri(name), n_classes=2, fields=["text"], program_seconds=5.0, memory_mb=512,
+        cache_root=str(tmp_path / "cache"), shard_digest=digest, code=code,
+    )  # fmt: skip
+
+
+def test_only_programs_without_cached_votes_run(tmp_path, shard):
+    paid, broken = LabelingProgram("paid", PAID), LabelingProgram("broken", BROKEN)
+    first = _apply(tmp_path, shard, [paid, broken])
+    assert first["computed"] == ["paid", "broken"]
+    _, L, names = read_label_matrix([first["uri"]])
+    assert names == ["paid", "broken"] and L.tolist() == [[0, -1], [-1, 1], [-1, -1]]
+
+    again = _apply(tmp_path, shard, [paid, broken])
+    assert again["computed"] == [] and again["digest"] == first["digest"]
+    assert again["faults"] == first["faults"]
+
+    edited = LabelingProgram("broken", BROKEN.replace("crash", "hello"))
+    changed = _apply(tmp_path, shard, [paid, edited])
+    assert changed["computed"] == ["broken"] and changed["digest"] != first["digest"]
+    assert read_label_matrix([changed["uri"]])[1].tolist() == [[0, -1], [-1, -1], [-1, 1]]
+
+    # New core code that runs programs: every program runs again.
+    assert _apply(tmp_path, shard, [paid, edited], code="v2")["computed"] == ["paid", "broken"]
+
+
+def test_without_a_shard_digest_nothing_is_cached(tmp_path, shard):
+    data, path, _ = shard
+    run = open_storage(str(tmp_path / "run"))
+    uri = save_program_set(ProgramSet((LabelingProgram("paid", PAID),)), run, "programs")
+    result = apply_shard(data.root, path, uri, run.uri("v.parquet"), n_classes=2, fields=["text"], program_seconds=5.0,
+                         memory_mb=512, cache_root=str(tmp_path / "cache"))  # fmt: skip
+    assert result["computed"] == ["paid"] and not (tmp_path / "cache" / "votes").exists()
+    assert isinstance(open_storage(result["uri"]).read_table(), pa.Table)
