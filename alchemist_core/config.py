@@ -129,6 +129,39 @@ class RunConfig(_Section):
         return digest_json(payload)
 
 
+def load_settings(model: type[BaseModel], path: str | Path | None = None, overrides: dict[str, Any] | None = None, *, what: str = "config"):
+    """Validate ``model`` from a YAML file (or defaults) with dotted ``overrides`` applied.
+
+    Overrides whose value is ``None`` are skipped (an unset command-line flag). Errors name
+    the file or the field, and say what was expected.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        file = Path(path)
+        if not file.is_file():
+            raise InputError(f"expected a {what} YAML at {file}, found none")
+        try:
+            loaded = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as error:
+            raise InputError(f"{file} is not valid YAML: {error}") from None
+        if not isinstance(loaded, dict):
+            raise InputError(f"{file}: expected a mapping of {what} sections, got {type(loaded).__name__}")
+        data = loaded
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        node = data
+        *parents, last = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
+        raise InputError(f"invalid {what}: {problems}") from None
+
+
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Read a :class:`RunConfig` from YAML (or defaults) and apply dotted ``overrides``.
 
@@ -137,28 +170,4 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     >>> load_config(overrides={"generator.kind": "offline", "seed": 3}).seed
     3
     """
-    data: dict[str, Any] = {}
-    if path is not None:
-        file = Path(path)
-        if not file.exists():
-            raise InputError(f"expected a run config YAML at {file}, found none")
-        try:
-            loaded = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as error:
-            raise InputError(f"{file} is not valid YAML: {error}") from None
-        if not isinstance(loaded, dict):
-            raise InputError(f"{file}: expected a mapping of config sections, got {type(loaded).__name__}")
-        data = loaded
-    for dotted, value in (overrides or {}).items():
-        if value is None:
-            continue
-        node = data
-        keys = dotted.split(".")
-        for key in keys[:-1]:
-            node = node.setdefault(key, {})
-        node[keys[-1]] = value
-    try:
-        return RunConfig.model_validate(data)
-    except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
-        raise InputError(f"invalid run config: {problems}") from None
+    return load_settings(RunConfig, path, overrides, what="run config")

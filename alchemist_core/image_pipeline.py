@@ -22,8 +22,7 @@ from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from alchemist_core.config import DaskSettings, LabelModelConfig, SandboxSettings
 from alchemist_core.digest import combine, digest_json
@@ -155,31 +154,9 @@ def load_image_config(path: str | Path | None = None, overrides: Mapping[str, An
     >>> load_image_config(overrides={"clip.model": "ViT-B-32", "seed": 2}).clip.model
     'ViT-B-32'
     """
-    data: dict[str, Any] = {}
-    if path is not None:
-        file = Path(path)
-        if not file.is_file():
-            raise InputError(f"expected an image run config YAML at {file}, found none")
-        try:
-            loaded = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as error:
-            raise InputError(f"{file} is not valid YAML: {error}") from None
-        if not isinstance(loaded, dict):
-            raise InputError(f"{file}: expected a mapping of config sections, got {type(loaded).__name__}")
-        data = loaded
-    for dotted, value in (overrides or {}).items():
-        if value is None:
-            continue
-        node = data
-        keys = dotted.split(".")
-        for key in keys[:-1]:
-            node = node.setdefault(key, {})
-        node[keys[-1]] = value
-    try:
-        return ImageRunConfig.model_validate(data)
-    except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
-        raise InputError(f"invalid image run config: {problems}") from None
+    from alchemist_core.config import load_settings
+
+    return load_settings(ImageRunConfig, path, dict(overrides or {}), what="image run config")
 
 
 def build_llm_client(settings: Mapping[str, Any], *, cache: Storage, ledger_storage: Storage) -> Any:

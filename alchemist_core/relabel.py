@@ -63,33 +63,9 @@ def load_relabel_config(path: str | None = None, overrides: Mapping[str, Any] | 
     >>> load_relabel_config(overrides={"source_run": "runs/demo-1", "data.source": "new.csv", "student": None}).data.source
     'new.csv'
     """
-    import yaml
-    from pydantic import ValidationError
+    from alchemist_core.config import load_settings
 
-    data: dict[str, Any] = {}
-    if path is not None:
-        from pathlib import Path
-
-        file = Path(path)
-        if not file.exists():
-            raise InputError(f"expected a relabel config YAML at {file}, found none")
-        loaded = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-        if not isinstance(loaded, dict):
-            raise InputError(f"{file}: expected a mapping of relabel settings, got {type(loaded).__name__}")
-        data = loaded
-    for dotted, value in (overrides or {}).items():
-        if value is None:
-            continue
-        node = data
-        *parents, last = dotted.split(".")
-        for key in parents:
-            node = node.setdefault(key, {})
-        node[last] = value
-    try:
-        return RelabelConfig.model_validate(data)
-    except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors())
-        raise InputError(f"invalid relabel config: {problems}") from None
+    return load_settings(RelabelConfig, path, dict(overrides or {}), what="relabel config")
 
 
 def _files_digest(storage: Storage, *parts: str) -> str:
