@@ -92,6 +92,8 @@ class ReportResults(TypedDict, total=False):
 
 
 _MISSING = "—"
+# Past this many LLM calls the report shows only the per-model totals (ledger.jsonl has every call).
+MAX_LEDGER_ROWS = 200
 
 
 def _number(value: Any, digits: int = 4) -> str:
@@ -254,6 +256,22 @@ def _cost_section(cost: CostSection) -> str:
             ["**total**"] + [f"**{_number(int(totals[k]))}**" for k in totals] + [f"**{_dollars(total)}**"]
         )
         lines.append(_table(header, rows))
+    if ledger and len(ledger) <= MAX_LEDGER_ROWS:
+        # Per call, in order: what each stage asked and what it cost.
+        call_rows = [
+            [
+                str(i + 1),
+                _cell(entry.get("purpose", _MISSING)),
+                _cell(entry.get("model", _MISSING)),
+                _number(int(entry.get("prompt_tokens", 0) or 0)),
+                _number(int(entry.get("completion_tokens", 0) or 0)),
+                _dollars(float(entry.get("dollars", 0.0) or 0.0)),
+                "yes" if entry.get("cached") else "no",
+                _number(entry.get("latency_s"), 2),
+            ]
+            for i, entry in enumerate(ledger)
+        ]
+        lines += ["", "Calls:", "", _table(["#", "purpose", "model", "prompt tokens", "completion tokens", "dollars", "cached", "seconds"], call_rows)]
     estimate = cost.get("full_labeling")
     if estimate:
         model = estimate.get("model", "the same LLM")

@@ -134,3 +134,15 @@ def test_numpy_numbers_render_like_python_numbers():
 def test_estimate_without_ledger():
     text = render_report({"cost": {"full_labeling": {"model": "gpt-4o", "n_rows": 10, "dollars": 0.5}}})
     assert "Labeling all 10 rows with gpt-4o would cost about $0.5000." in text
+
+
+def test_cost_section_lists_every_call_with_its_purpose():
+    from alchemist_core.report import render_report
+
+    ledger = [
+        {"purpose": "supplement", "model": "gpt-4", "prompt_tokens": 100, "completion_tokens": 50, "dollars": 0.006, "cached": False, "latency_s": 1.5},
+        {"purpose": "code", "model": "gpt-3.5-turbo", "prompt_tokens": 300, "completion_tokens": 200, "dollars": 0.00045, "cached": True, "latency_s": 0.0},
+    ]
+    text = render_report({"cost": {"ledger": ledger, "full_labeling": {"model": "gpt-3.5-turbo", "n_rows": 1000, "dollars": 0.5}}})
+    assert "| 1 | supplement | gpt-4 | 100 | 50 | $0.0060 | no | 1.50 |" in text
+    assert "| 2 | code | gpt-3.5-turbo | 300 | 200 | $0.0004 | yes | 0.00 |" in text
