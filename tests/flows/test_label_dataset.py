@@ -83,14 +83,22 @@ def test_rerun_is_served_from_cache_and_gives_same_labels(prefect_harness, demo_
 
 
 @pytest.mark.slow
-def test_local_dask_cluster_gives_the_same_votes(prefect_harness, demo_csv, tmp_path):
+def test_same_votes_pseudolabels_and_student_whatever_the_workers(prefect_harness, demo_csv, tmp_path):
     import pyarrow.parquet as pq
 
     from flows.label_dataset import label_dataset
 
-    sync = label_dataset(_config(tmp_path / "a", demo_csv, **{"student.enabled": False}))
-    cluster = label_dataset(_config(tmp_path / "b", demo_csv, **{"student.enabled": False, "dask.address": None, "dask.n_workers": 2}))
-    for split in ("train", "valid", "test"):
-        for shard in sorted((Path(sync["run_root"]) / "votes" / split).iterdir()):
-            other = Path(cluster["run_root"]) / "votes" / split / shard.name
-            assert pq.read_table(shard).equals(pq.read_table(other))
+    runs = [
+        label_dataset(_config(tmp_path / "sync", demo_csv)),
+        label_dataset(_config(tmp_path / "one", demo_csv, **{"dask.address": None, "dask.n_workers": 1})),
+        label_dataset(_config(tmp_path / "two", demo_csv, **{"dask.address": None, "dask.n_workers": 2})),
+    ]
+    first = Path(runs[0]["run_root"])
+    compared = 0
+    for folder in ("votes", "labels", "student/predictions"):
+        for path in sorted((first / folder).rglob("*.parquet")):
+            for other in runs[1:]:
+                assert pq.read_table(path).equals(pq.read_table(Path(other["run_root"]) / path.relative_to(first))), path
+                compared += 1
+    assert compared >= 2 * (3 + 3 + 3)
+    assert runs[0]["metrics"] == runs[1]["metrics"] == runs[2]["metrics"]
