@@ -86,3 +86,16 @@ def test_a_failed_rerun_overwrites_nothing(prefect_harness, tmp_path, capsys, ti
     after = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
     assert after == before
     assert json.loads((run / "config.json").read_text())["data"]["source"] == str(tickets)
+
+
+def test_a_10_mb_row_is_labeled_not_dropped(prefect_harness, tmp_path):
+    data = tmp_path / "big.csv"
+    data.write_text(
+        "id,text,label\n1,my invoice is wrong,billing\n2," + "the app crashes " * 650_000 + ",technical\n3,where is my parcel,shipping\n"
+    )
+    assert _run(tmp_path, "--data", str(data), "--id-field", "id", "--generator", "library", "--library", str(PROGRAMS), "--run-id", "big") == 0
+    import pyarrow.parquet as pq
+
+    labels = pq.read_table(next((tmp_path / "store" / "runs" / "big" / "labels" / "train").glob("*.parquet")))
+    assert labels.num_rows == 3
+    assert labels.column("label").to_pylist()[1] == 1  # technical: the keyword program still read the long row
