@@ -26,7 +26,7 @@ import string
 import warnings
 
 from alchemist_core.errors import ProgramPolicyError
-from alchemist_core.programs import LabelingProgram
+from alchemist_core.programs import AST_LOCK, LabelingProgram
 
 ALLOWED_IMPORTS = frozenset(
     {"re", "math", "string", "collections", "itertools", "functools", "statistics", "unicodedata"}
@@ -101,7 +101,7 @@ def _violations(source: str, name: str) -> tuple[str, ...]:
     size = len(source.encode("utf-8", errors="replace"))
     if size > MAX_SOURCE_BYTES:
         return (f"source is {size} bytes; the limit is {MAX_SOURCE_BYTES}",)
-    with warnings.catch_warnings():
+    with AST_LOCK, warnings.catch_warnings():
         # Invalid escape sequences and the like warn at parse time; they are not our business.
         warnings.simplefilter("ignore")
         try:

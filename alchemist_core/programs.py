@@ -12,6 +12,7 @@ only holds and stores their source.
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -20,6 +21,19 @@ from alchemist_core.digest import combine, sha256_text
 from alchemist_core.errors import InputError, ProgramError
 
 ABSTAIN = -1
+
+# NB: CPython 3.11's AST constructor keeps its recursion depth per interpreter, not per
+# thread, so two threads parsing at once can fail with "AST constructor recursion depth
+# mismatch" (tasks run in Prefect's thread pool). Every parse of program source takes this lock.
+AST_LOCK = threading.Lock()
+
+
+def parse_source(source: str, filename: str = "<program>"):
+    """``ast.parse`` under :data:`AST_LOCK`."""
+    import ast
+
+    with AST_LOCK:
+        return ast.parse(source, filename=filename)
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,79}$")
 
@@ -62,7 +76,7 @@ class LabelingProgram:
         import ast
 
         try:
-            tree = ast.parse(self.source)
+            tree = parse_source(self.source)
         except SyntaxError:
             return ()
         for node in tree.body:
@@ -82,7 +96,7 @@ class LabelingProgram:
         import ast
 
         try:
-            tree = ast.parse(self.source)
+            tree = parse_source(self.source)
         except SyntaxError:
             return ""
         for node in [tree, *tree.body]:

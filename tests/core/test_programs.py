@@ -67,3 +67,15 @@ def test_empty_or_missing_folder(tmp_path):
         load_program_folder(tmp_path)
     with pytest.raises(InputError, match="found none"):
         load_program_folder(tmp_path / "missing")
+
+
+def test_programs_can_be_checked_from_many_threads_at_once():
+    # Prefect runs tasks in a thread pool: parsing program source must be thread-safe.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from alchemist_core.policy import check_program
+
+    sources = [SPAM.replace("http", f"h{i}") + "\n" * (i % 7) + "x = [[[[[[[1]]]]]]]\n" for i in range(400)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda s: (check_program(s, name="p"), LabelingProgram("p", s).features), sources))
+    assert all(violations == [] and features == () for violations, features in results)
