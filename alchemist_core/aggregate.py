@@ -559,12 +559,24 @@ def select_label_model(
     metric: str = "accuracy",
     params: Mapping[str, Mapping[str, Any]] | None = None,
     tie_break: str = "wrench",
+    use_valid_labels: bool = False,
+    n_folds: int = 5,
 ) -> tuple[str, LabelModel, dict[str, float]]:
     """Fit each candidate on ``L_train``, score it on the validation split, return the best.
 
     Only the validation split is scored: pass a test split to nothing here. A candidate that
     cannot be fitted (e.g. snorkel with fewer than 3 programs) is skipped with a warning.
-    Equal scores go to the simplest model (majority, then weighted, then snorkel).
+    Equal scores go to the simplest model (majority, then weighted, then snorkel), and a model
+    that does not use the validation labels beats one that does.
+
+    With ``use_valid_labels``, each candidate is also tried as ``"<name>+valid"``: fitted with
+    the validation split as its labeled dev set (:func:`fit` with ``L_dev, y_dev``: the class
+    prior from the gold labels, rows without votes get that prior, and the weighted vote takes
+    each program's accuracy on the dev rows). Because such a model has seen the labels it is
+    scored on, its score is cross-fitted: the validation rows are cut into ``n_folds``
+    stratified folds, each fold is predicted by a model whose dev set is the other folds, and
+    the out-of-fold predictions are scored. The model returned is then fitted with the whole
+    validation split as its dev set.
 
     Parameters
     ----------
@@ -584,6 +596,10 @@ def select_label_model(
         Per candidate name, extra settings for :func:`make_label_model`.
     tie_break : str
         How tied posteriors become predictions (see :func:`probs_to_preds`).
+    use_valid_labels : bool
+        Also try every candidate with the validation labels as its dev set (see above).
+    n_folds : int
+        Folds of the cross-fitted score of the ``"+valid"`` candidates.
 
     Returns
     -------
@@ -623,16 +639,88 @@ def select_label_model(
         preds = probs_to_preds(model.predict_proba(L_valid), tie_break=tie_break)
         scores[name] = float(classification_metrics(y_valid, preds, n_classes)[metric])
         fitted[name] = model
+    if use_valid_labels:
+        y_valid = np.asarray(y_valid)
+        for name in candidates:
+            if name not in fitted:
+                continue
+            key = f"{name}{VALID_SUFFIX}"
+            settings = {**_DEV_PARAMS.get(name, {}), **params.get(name, {})}
+            proba = _cross_fitted_posterior(name, settings, L_train, L_valid, y_valid, n_classes, seed, n_folds)
+            known = y_valid != -1
+            preds = probs_to_preds(proba, tie_break=tie_break)
+            scores[key] = float(classification_metrics(y_valid[known], preds[known], n_classes)[metric])
     if not scores:
         raise ValueError(f"none of the candidate label models {list(candidates)} could be fitted; see the warnings")
 
-    def rank(name: str) -> tuple[float, int]:
-        order = _SIMPLICITY.index(name) if name in _SIMPLICITY else len(_SIMPLICITY)
-        return (-scores[name], order)
+    def rank(name: str) -> tuple[float, int, bool]:
+        base = name.removesuffix(VALID_SUFFIX)
+        order = _SIMPLICITY.index(base) if base in _SIMPLICITY else len(_SIMPLICITY)
+        return (-scores[name], order, name.endswith(VALID_SUFFIX))
 
     best = min(scores, key=rank)
+    if best not in fitted:
+        base = best.removesuffix(VALID_SUFFIX)
+        settings = {**_DEV_PARAMS.get(base, {}), **params.get(base, {})}
+        known = np.asarray(y_valid) != -1
+        fitted[best] = make_label_model(base, n_classes, seed=seed, **settings).fit(
+            L_train, L_valid[known], np.asarray(y_valid)[known]
+        )
     logger.info("label model %r chosen on the validation split (%s %s)", best, metric, scores)
     return best, fitted[best], scores
+
+
+VALID_SUFFIX = "+valid"
+"""Suffix of a candidate fitted with the validation labels as its dev set."""
+
+# With a labeled dev set, rows without votes are better given the dev set's class prior
+# than a uniform posterior (snorkel does that by construction).
+_DEV_PARAMS: dict[str, dict[str, Any]] = {"majority": {"uncovered": "prior"}, "weighted": {"uncovered": "prior"}}
+
+
+def stratified_folds(y: Any, n_folds: int, *, seed: int) -> np.ndarray:
+    """A fold index per row, each class spread evenly over the folds (rows with ``y == -1`` too).
+
+    Examples
+    --------
+    >>> np.bincount(stratified_folds([0, 0, 0, 1, 1, 1], 3, seed=0)).tolist()
+    [2, 2, 2]
+    """
+    if n_folds < 2:
+        raise ValueError(f"expected n_folds >= 2, got {n_folds}")
+    y = np.asarray(y)
+    rng = np.random.default_rng(seed)
+    folds = np.empty(len(y), dtype=np.int64)
+    offset = 0
+    for value in np.unique(y):
+        members = np.flatnonzero(y == value)
+        # Continue the round-robin across classes so small classes do not all land in fold 0.
+        folds[members[rng.permutation(len(members))]] = (np.arange(len(members)) + offset) % n_folds
+        offset += len(members)
+    return folds
+
+
+def _cross_fitted_posterior(
+    name: str,
+    settings: Mapping[str, Any],
+    L_train: np.ndarray,
+    L_valid: np.ndarray,
+    y_valid: np.ndarray,
+    n_classes: int,
+    seed: int,
+    n_folds: int,
+) -> np.ndarray:
+    """The posterior of each validation row from a model whose dev set excludes that row's fold."""
+    folds = stratified_folds(y_valid, n_folds, seed=seed)
+    posterior = np.empty((len(L_valid), n_classes))
+    for k in range(n_folds):
+        held_out = folds == k
+        if not held_out.any():
+            continue
+        dev = ~held_out & (y_valid != -1)
+        model = make_label_model(name, n_classes, seed=seed, **settings).fit(L_train, L_valid[dev], y_valid[dev])
+        posterior[held_out] = model.predict_proba(L_valid[held_out])
+    return posterior
 
 
 # ---------------------------------------------------------------------------------------------

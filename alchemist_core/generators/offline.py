@@ -93,6 +93,7 @@ _SHAPE_INFO = {key: (meaning, regex) for key, meaning, regex in _SHAPES}
 
 _MAX_PREFIX_WORDS = 3
 _CV_FOLDS = 5
+_GROUPS = ("strong", "broad", "patterns")
 # A prototype margin no cosine margin reaches (it is at most 2): the class is never voted.
 _NEVER = 2.0
 
@@ -243,7 +244,7 @@ class OfflineGenerator:
             candidates.extend(prototypes.candidates())
             details["prototypes"] = prototypes.summary
             verifier = prototypes.verifier
-        miner = _Miner(self, spec, labeled_texts, labels, sample_texts, verifier)
+        miner = _Miner(self, spec, labeled_texts, labels, sample_texts, verifier, seed=context.seed)
         candidates += [*miner.spec_candidates(), *miner.mined_candidates()]
         details["mined"] = miner.summary
 
@@ -395,10 +396,13 @@ class _Miner:
         labels: np.ndarray,
         sample_texts: list[str],
         verifier: _Verifier | None,
+        *,
+        seed: int = 0,
     ):
         self.g = generator
         self.spec = spec
         self.verifier = verifier
+        self.seed = seed
         self.labels = labels
         self.n_classes = spec.n_classes
         self.labeled_texts = labeled_texts
@@ -406,7 +410,7 @@ class _Miner:
         self.labeled_features = [_row_features(t) for t in labeled_texts]
         self.sample_features = [_row_features(t) for t in sample_texts]
         # feature -> rows that have it
-        self.labeled_rows_of = _inverted(self.labeled_features)
+        self.labeled_rows_of = {k: np.asarray(v, dtype=np.int64) for k, v in _inverted(self.labeled_features).items()}
         self.sample_rows_of = _inverted(self.sample_features)
         counts = np.bincount(labels, minlength=self.n_classes) if len(labels) else np.zeros(self.n_classes, int)
         prior = (counts + 1) / (counts.sum() + self.n_classes)
@@ -466,11 +470,51 @@ class _Miner:
     def mined_candidates(self) -> list[_Candidate]:
         if not len(self.labels):
             return []
+        groups, n_refuted = self._term_groups(np.ones(len(self.labels), dtype=bool))
+        checked = self._cross_validated(groups)
+        out: list[_Candidate] = []
+        for c in range(self.n_classes):
+            strong, broad, patterns = (groups[c][g] for g in _GROUPS)
+            dropped = [g for g in _GROUPS if groups[c][g] and not checked[c][g][0]]
+            self.summary[self.spec.class_names[c]] = {
+                "strong_terms": len(strong),
+                "broad_terms": len(broad),
+                "patterns": len(patterns),
+                "refuted_on_sample_rows": int(n_refuted[c]),
+                "cross_validated_precision": {g: checked[c][g][1] for g in _GROUPS if checked[c][g][1] is not None},
+                "dropped_after_cross_validation": dropped,
+            }
+            why = self._mining_note(c)
+            if "strong" not in dropped:
+                for chunk_index, chunk in enumerate(_chunks(strong, self.g.max_terms)):
+                    kind = "strong_words" if chunk_index == 0 else f"strong_words{chunk_index + 1}"
+                    note = why + self._cv_note(checked[c]["strong"][1]) + f" High-precision group: at least {self.strong[c]:.2f}."
+                    out.append(self._keyword_candidate(c, chunk, kind, 20 + chunk_index, note))
+            if "patterns" not in dropped:
+                for chunk_index, chunk in enumerate(_chunks(patterns, self.g.max_terms)):
+                    kind = "patterns" if chunk_index == 0 else f"patterns{chunk_index + 1}"
+                    note = why + self._cv_note(checked[c]["patterns"][1])
+                    out.append(self._pattern_candidate(c, chunk, kind, 30 + chunk_index, note))
+            if broad and "broad" not in dropped:
+                # Only the best-ranked broad terms: further down the ranking they get noisy.
+                note = (
+                    why + self._cv_note(checked[c]["broad"][1])
+                    + f" Broader group: below {self.strong[c]:.2f}; the {self.g.max_terms} best-ranked at most."
+                )
+                out.append(self._keyword_candidate(c, broad[: self.g.max_terms], "words", 50, note))
+        return out
+
+    def _term_groups(self, mask: np.ndarray) -> tuple[list[dict[str, list[_Term]]], np.ndarray]:
+        """Per class, the mined ``strong``, ``broad`` and ``patterns`` terms of the labeled rows in ``mask``."""
         n_sample = len(self.sample_texts)
+        n_labeled = int(mask.sum())
         n_refuted = np.zeros(self.n_classes, dtype=np.int64)
         by_class: dict[int, list[tuple[float, _Term]]] = defaultdict(list)
         for key in sorted(self.labeled_rows_of):
             rows = self.labeled_rows_of[key]
+            if len(rows) < self.g.min_support:
+                continue
+            rows = rows[mask[rows]]
             if len(rows) < self.g.min_support:
                 continue
             per_class = np.bincount(self.labels[rows], minlength=self.n_classes)
@@ -479,7 +523,7 @@ class _Miner:
             if precision < self.thresholds[c]:
                 continue
             sample_rows = self.sample_rows_of.get(key, ())
-            coverage = len(sample_rows) / n_sample if n_sample else len(rows) / len(self.labels)
+            coverage = len(sample_rows) / n_sample if n_sample else len(rows) / n_labeled
             if coverage > self.g.max_coverage:
                 continue
             if self.verifier is not None:
@@ -491,39 +535,72 @@ class _Miner:
                     precision = min(precision, estimate)
             by_class[c].append((precision, _Term(key[0], key[1], int(per_class[c]), len(rows))))
 
-        out: list[_Candidate] = []
+        groups = []
         for c in range(self.n_classes):
             # On equal evidence the more specific term ranks first ("how many" before "how").
             ranked = sorted(
                 by_class[c], key=lambda pt: (-pt[0], -pt[1].n_rows, -len(pt[1].value.split()), pt[1].kind, pt[1].value)
             )
-            terms = self._novel([t for _, t in ranked if t.kind in ("word", "phrase")])
-            patterns = self._novel([t for _, t in ranked if t.kind in ("prefix", "shape")])
+            terms = self._novel([t for _, t in ranked if t.kind in ("word", "phrase")], mask)
+            patterns = self._novel([t for _, t in ranked if t.kind in ("prefix", "shape")], mask)
             precision_of = {(t.kind, t.value): p for p, t in ranked}
-            strong = [t for t in terms if precision_of[(t.kind, t.value)] >= self.strong[c]]
-            broad = [t for t in terms if precision_of[(t.kind, t.value)] < self.strong[c]]
-            self.summary[self.spec.class_names[c]] = {
-                "strong_terms": len(strong),
-                "broad_terms": len(broad),
-                "patterns": len(patterns),
-                "refuted_on_sample_rows": int(n_refuted[c]),
-            }
-            why = self._mining_note(c)
-            for chunk_index, chunk in enumerate(_chunks(strong, self.g.max_terms)):
-                kind = "strong_words" if chunk_index == 0 else f"strong_words{chunk_index + 1}"
-                out.append(
-                    self._keyword_candidate(
-                        c, chunk, kind, 20 + chunk_index, why + f" High-precision group: at least {self.strong[c]:.2f}."
-                    )
-                )
-            for chunk_index, chunk in enumerate(_chunks(patterns, self.g.max_terms)):
-                kind = "patterns" if chunk_index == 0 else f"patterns{chunk_index + 1}"
-                out.append(self._pattern_candidate(c, chunk, kind, 30 + chunk_index, why))
-            if broad:
-                # Only the best-ranked broad terms: further down the ranking they get noisy.
-                note = f" Broader group: below {self.strong[c]:.2f}; the {self.g.max_terms} best-ranked at most."
-                out.append(self._keyword_candidate(c, broad[: self.g.max_terms], "words", 50, why + note))
+            groups.append(
+                {
+                    "strong": [t for t in terms if precision_of[(t.kind, t.value)] >= self.strong[c]],
+                    "broad": [t for t in terms if precision_of[(t.kind, t.value)] < self.strong[c]][: self.g.max_terms],
+                    "patterns": patterns,
+                }
+            )
+        return groups, n_refuted
+
+    def _cross_validated(self, groups: list[dict[str, list[_Term]]]) -> list[dict[str, tuple[bool, float | None]]]:
+        """Per class and group: (keep it?, held-out precision), from mining repeated on folds.
+
+        Words that happen to occur only in one class's rows of a small labeled set look
+        precise in the rows they were mined from and nowhere else. So the mining is repeated
+        :data:`_CV_FOLDS` times, each time without one fold of the labeled rows, and each group
+        the repetition mines votes on the fold left out. A group whose held-out votes are
+        (Laplace-smoothed) below the class's bar is dropped from the full mining too.
+        """
+        n_rows = len(self.labels)
+        folds = _stratified_folds(self.labels, _CV_FOLDS, np.random.default_rng(self.seed))
+        correct = np.zeros((self.n_classes, len(_GROUPS)))
+        votes = np.zeros((self.n_classes, len(_GROUPS)))
+        for k in range(_CV_FOLDS):
+            held_out = folds == k
+            if not held_out.any() or held_out.all():
+                continue
+            fold_groups, _ = self._term_groups(~held_out)
+            for c in range(self.n_classes):
+                for g, name in enumerate(_GROUPS):
+                    fired = np.zeros(n_rows, dtype=bool)
+                    for term in fold_groups[c][name]:
+                        fired[self.labeled_rows_of[(term.kind, term.value)]] = True
+                    fired &= held_out
+                    votes[c, g] += fired.sum()
+                    correct[c, g] += (self.labels[fired] == c).sum()
+        out = []
+        for c in range(self.n_classes):
+            checked = {}
+            for g, name in enumerate(_GROUPS):
+                if not votes[c, g]:
+                    # No held-out vote: nothing to judge by; the group stands on its in-sample evidence.
+                    checked[name] = (True, None)
+                    continue
+                precision = float((correct[c, g] + 1) / (votes[c, g] + 2))
+                keep = votes[c, g] < self.g.min_support or precision >= self.thresholds[c]
+                checked[name] = (bool(keep), round(precision, 4))
+            out.append(checked)
         return out
+
+    @staticmethod
+    def _cv_note(precision: float | None) -> str:
+        if precision is None:
+            return ""
+        return (
+            f" Mined again without each of {_CV_FOLDS} folds of the labeled rows, the group's votes on the "
+            f"left-out rows were right {precision:.0%} of the time (Laplace-smoothed)."
+        )
 
     def _mining_note(self, c: int) -> str:
         note = (
@@ -540,14 +617,15 @@ class _Miner:
             )
         return note
 
-    def _novel(self, ranked: list[_Term]) -> list[_Term]:
-        """Keep, in rank order, the terms that fire on some labeled or sample row the earlier ones miss."""
+    def _novel(self, ranked: list[_Term], mask: np.ndarray) -> list[_Term]:
+        """Keep, in rank order, the terms that fire on some labeled (in ``mask``) or sample row the earlier ones miss."""
         covered_labeled: set[int] = set()
         covered_sample: set[int] = set()
         kept = []
         for term in ranked:
             key = (term.kind, term.value)
-            labeled = set(self.labeled_rows_of.get(key, ()))
+            rows = self.labeled_rows_of.get(key, np.zeros(0, dtype=np.int64))
+            labeled = set(rows[mask[rows]].tolist())
             sample = set(self.sample_rows_of.get(key, ()))
             if labeled - covered_labeled or sample - covered_sample:
                 kept.append(term)
@@ -657,7 +735,8 @@ class _PrototypeBuilder:
                     f"the smallest margin whose held-out votes for the class were at least "
                     f"{self.g.prototype_precision:.0%} correct (or, where none was, the most precise margin)"
                     if kind == "prototype"
-                    else "the margin that maximises the class's held-out correct minus wrong votes"
+                    else "the margin that maximises the class's held-out net votes (a correct vote counts 1, "
+                    "a wrong one 1/(number of classes - 1))"
                 )
                 + f"; held-out precision {correct[votes].mean() if votes.any() else 0:.2f}, "
                 f"coverage {votes.mean():.2f}."
@@ -730,10 +809,7 @@ class _PrototypeBuilder:
     def _cross_validated(self) -> tuple[np.ndarray, np.ndarray]:
         """Held-out (nearest class, margin) of every labeled row, prototypes fit on the other folds."""
         n_classes = self.spec.n_classes
-        fold = np.empty(len(self.labels), dtype=np.int64)
-        for c in range(n_classes):
-            members = np.flatnonzero(self.labels == c)
-            fold[members] = self.rng.permutation(len(members)) % _CV_FOLDS
+        fold = _stratified_folds(self.labels, _CV_FOLDS, self.rng)
         predicted = np.zeros(len(self.labels), dtype=np.int64)
         margins = np.zeros(len(self.labels))
         for k in range(_CV_FOLDS):
@@ -766,6 +842,15 @@ class _PrototypeBuilder:
         candidate.source = _render_prototypes(self.spec, prototypes, margin, note, behaviour, sizes, examples)
         candidate.origin = {"method": kind, "margins": margin.tolist(), "n_labeled_rows": len(self.labels)}
         return candidate
+
+
+def _stratified_folds(labels: np.ndarray, n_folds: int, rng: np.random.Generator) -> np.ndarray:
+    """A fold index per labeled row; each class's rows are dealt over the folds in a random order."""
+    fold = np.empty(len(labels), dtype=np.int64)
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        fold[members] = rng.permutation(len(members)) % n_folds
+    return fold
 
 
 def _class_means(E: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
@@ -826,14 +911,20 @@ def _margins_for_precision(
 def _margins_for_net_votes(
     predicted: np.ndarray, margins: np.ndarray, correct: np.ndarray, n_classes: int
 ) -> np.ndarray:
-    """Per class, the margin that maximises the class's held-out (correct votes - wrong votes)."""
+    """Per class, the margin that maximises the class's held-out net votes.
+
+    A correct vote counts +1 and a wrong one ``-1 / (n_classes - 1)``: with ``k`` classes a
+    vote carries information as long as it is right more often than ``1 / k`` (a uniform
+    guess), not ``1 / 2``; for two classes this is correct minus wrong votes.
+    """
     out = np.full(n_classes, _NEVER)
+    wrong_cost = 1.0 / max(n_classes - 1, 1)
     for c in range(n_classes):
         voted = predicted == c
         if not voted.any():
             continue
         order = np.argsort(-margins[voted], kind="stable")
-        net = np.cumsum(np.where(correct[voted][order], 1, -1))
+        net = np.cumsum(np.where(correct[voted][order], 1.0, -wrong_cost))
         if net.max() > 0:
             out[c] = round(float(margins[voted][order][int(np.argmax(net))]), 4)
     return out

@@ -273,3 +273,66 @@ def test_predict_checks_fitted_and_width(problem, name):
 def test_make_student_rejects_unknown_names():
     with pytest.raises(InputError, match="expected one of"):
         make_student("xgboost")
+
+
+# -- the fine-tuned encoder student ------------------------------------------------------------
+
+
+def test_finetune_student_is_registered_with_its_own_defaults():
+    from alchemist_core.distill import FINETUNE_CONFIG, TEXT_STUDENTS, EncoderFineTuneStudent
+
+    student = make_student("finetune", seed=3)
+    assert isinstance(student, EncoderFineTuneStudent) and "finetune" in TEXT_STUDENTS
+    assert student.config == FINETUNE_CONFIG and student.config.epochs <= 5 and student.config.lr < 1e-4
+    assert student.max_seq_length == 128 and student.seed == 3
+
+
+@pytest.mark.parametrize("X", [np.zeros((4, 8), dtype=np.float32), scipy.sparse.csr_matrix(np.eye(4)), "one text"])
+def test_finetune_student_reads_texts_not_features(X):
+    with pytest.raises(InputError, match="sequence of texts"):
+        make_student("finetune").fit(X, np.full((4, 2), 0.5))
+
+
+@pytest.mark.slow
+def test_finetune_student_learns_saves_and_loads_on_a_tiny_input(tmp_path):
+    from alchemist_core.distill import FINETUNE_CONFIG
+
+    spam = ["win a free prize now", "claim your free cash", "click here to win money"]
+    ham = ["what a lovely song", "her voice is beautiful", "i love this melody"]
+    texts = (spam + ham) * 3
+    posterior = np.array([[0.1, 0.9]] * 3 + [[0.9, 0.1]] * 3 + [[0.2, 0.8]] * 3 + [[0.8, 0.2]] * 3 + [[0.3, 0.7]] * 3 + [[0.7, 0.3]] * 3)
+    config = dataclasses.replace(FINETUNE_CONFIG, epochs=1, batch_size=8, device="cpu")
+    state = torch.random.get_rng_state()
+    student = make_student("finetune", config, seed=0).fit(texts, posterior, X_valid=spam + ham, y_valid=np.array([1, 1, 1, 0, 0, 0]))
+    assert torch.equal(state, torch.random.get_rng_state())  # dropout drew from a forked RNG
+    assert student.predict(["free money prize for you", "such a beautiful song"]).tolist() == [1, 0]
+    assert len(student.history_) == 1 and "valid_accuracy" in student.history_[0]
+    storage = open_storage(str(tmp_path))
+    student.save(storage, "student")
+    loaded = load_student(storage, "student", device="cpu")
+    assert loaded.kind == "finetune" and loaded.max_seq_length == 128
+    np.testing.assert_allclose(loaded.predict_proba(texts), student.predict_proba(texts), atol=1e-6)
+
+
+def test_logistic_student_chooses_its_regularisation_on_the_valid_split(tmp_path):
+    # Four in five rows are class 0: under strong regularisation only the intercept is left,
+    # and every row gets class 0. The grid keeps the value that does better on valid.
+    X_all, y_all = blobs(600, n_classes=2, seed=1)
+    keep = np.flatnonzero((y_all == 0) | (np.arange(600) % 4 == 0))
+    X_all, y_all = X_all[keep], y_all[keep]
+    X, y, X_test, y_test = X_all[:200], y_all[:200], X_all[200:], y_all[200:]
+    posterior = soft_labels(y, 2)
+    with pytest.raises(InputError, match="chosen on a validation split"):
+        LogisticStudent(FAST, C=(0.01, 10.0)).fit(X, posterior)
+    student = LogisticStudent(FAST, C=(1e-6, 10.0)).fit(X, posterior, X_valid=X_test[:100], y_valid=y_test[:100])
+    assert [r["C"] for r in student.history_] == [1e-6, 10.0]
+    assert student.C_ == 10.0 and student.best_epoch_ == 2
+    storage = open_storage(str(tmp_path))
+    student.save(storage, "student")
+    loaded = load_student(storage, "student")
+    assert loaded.C_ == 10.0
+    np.testing.assert_allclose(loaded.predict_proba(X_test), student.predict_proba(X_test))
+
+
+def test_make_student_passes_constructor_params():
+    assert make_student("logreg", FAST, C=5.0).C == 5.0

@@ -1,0 +1,153 @@
+"""The label-quality harness (benchmarks/quality.py): on a tiny hand-made dataset, and on youtube."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks import quality
+
+SPAM = ["win a free prize now", "click here for free money", "subscribe to my channel please", "check out my channel", "free gift card giveaway"]
+HAM = ["what a beautiful song", "i love this video", "her voice is amazing", "this melody makes me cry", "best music video ever"]
+
+SPEC = """
+name: tiny-spam
+instruction: Is this comment spam?
+classes:
+  - name: HAM
+    description: A genuine comment about the video.
+  - name: SPAM
+    description: Self-promotion or advertising.
+input_fields: [text]
+"""
+
+PROGRAMS = {
+    "says_free": "def label(x):\n    return 1 if 'free' in x['text'] else -1\n",
+    "says_channel": "def label(x):\n    return 1 if 'channel' in x['text'] else -1\n",
+    "says_love": "def label(x):\n    return 0 if any(w in x['text'] for w in ('love', 'song', 'voice', 'melody')) else -1\n",
+    "never_votes": "def label(x):\n    return -1\n",
+}
+
+
+def _weak_labels(text: str) -> list[int]:
+    return [
+        1 if "free" in text else -1,
+        1 if "channel" in text else -1,
+        0 if any(word in text for word in ("love", "song", "voice", "melody")) else -1,
+        0 if "video" in text else -1,
+    ]
+
+
+def _write_split(path: Path, n_rows: int, rng: random.Random) -> None:
+    rows = {}
+    for i in range(n_rows):
+        label = i % 2
+        text = rng.choice(SPAM if label else HAM) + f" {rng.choice(['!', '', ' :)', ' wow'])}"
+        rows[str(i)] = {"data": {"text": text}, "label": label, "weak_labels": _weak_labels(text)}
+    path.write_text(json.dumps(rows), encoding="utf-8")
+
+
+@pytest.fixture()
+def tiny(tmp_path):
+    folder = tmp_path / "data" / "tiny"
+    folder.mkdir(parents=True)
+    rng = random.Random(0)
+    for split, n_rows in (("train", 80), ("valid", 30), ("test", 30)):
+        _write_split(folder / f"{split}.json", n_rows, rng)
+    (folder / "label.json").write_text(json.dumps({"0": "HAM", "1": "SPAM"}), encoding="utf-8")
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(SPEC, encoding="utf-8")
+    programs = tmp_path / "programs"
+    programs.mkdir()
+    for name, source in PROGRAMS.items():
+        (programs / f"{name}.py").write_text(source, encoding="utf-8")
+    benchmark = quality.Benchmark("tiny", str(folder), "accuracy", spec=spec)
+    return benchmark, tmp_path, programs
+
+
+def test_harness_runs_every_stage_and_prints_one_table(tiny):
+    benchmark, tmp_path, programs = tiny
+    settings = {**quality.STUDENT_SETTINGS, "candidates": ["logreg/tfidf/covered", "logreg/tfidf/all"]}
+    rows, notes = quality.run_benchmarks(
+        [benchmark], ["human", "folder"], data_root=tmp_path, cache_dir=tmp_path / "cache",
+        programs_dir=programs, student_settings=settings,
+    )
+    assert [(r["dataset"], r["source"], r["family"]) for r in rows] == [("tiny", "human", "human"), ("tiny", "folder", "generated")]
+    human, folder = rows
+    assert human["n_programs"] == 4 and folder["n_programs"] == 4
+    # The program that never votes is dropped by curation, with its reason.
+    assert folder["n_kept"] == 3 and "never votes" in folder["dropped"]["never_votes"]
+    assert any("never_votes" in note for note in notes)
+    for row in rows:
+        assert 0.0 < row["coverage"] <= 1.0
+        assert row["label_model"] in row["label_model_valid"]
+        assert row["student"]["model"] == "logreg" and row["student"]["features"] == "tfidf"
+        assert set(row["student_valid"]) == {"logreg/tfidf/covered", "logreg/tfidf/all"}
+        # The keywords separate this data: both stages must be far above chance on test.
+        assert row["label_model_test"]["accuracy"] > 0.9
+        assert row["student_test"]["accuracy"] > 0.9
+
+    table = quality.format_table(rows)
+    lines = table.splitlines()
+    assert len(lines) == 2 + len(rows) and lines[0].startswith("| dataset | source |")
+    assert "| tiny | folder | 3/4 |" in table
+
+
+def test_a_second_run_reuses_the_ingested_dataset(tiny):
+    benchmark, tmp_path, _ = tiny
+    cache = quality.open_storage(str(tmp_path / "cache"))
+    first = quality.prepare_dataset(benchmark, tmp_path, cache)
+    second = quality.prepare_dataset(benchmark, tmp_path, cache)
+    assert first.manifest.digest == second.manifest.digest
+    assert [len(second.texts[s]) for s in quality.SPLITS] == [80, 30, 30]
+    assert (second.gold["test"] >= 0).all()
+
+
+def test_medabs_is_carved_with_a_fixed_seed(tmp_path):
+    source = tmp_path / "medabs"
+    source.mkdir()
+    rows = {str(i): {"label": i % 5, "weak_labels": [], "data": {"text": f"abstract {i}"}} for i in range(100)}
+    (source / "test.json").write_text(json.dumps(rows), encoding="utf-8")
+    (source / "label.json").write_text(json.dumps({str(k): f"class {k}" for k in range(5)}), encoding="utf-8")
+    out, counts = quality.carve_medabs(source / "test.json", tmp_path / "carved.jsonl")
+    # 20 % test, then 10 % of the rest as valid: the rule of shared/data/extra/README.md.
+    assert counts == {"train": 72, "valid": 8, "test": 20}
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    again, _ = quality.carve_medabs(source / "test.json", tmp_path / "again.jsonl")
+    assert [r["split"] for r in records] == [json.loads(line)["split"] for line in again.read_text().splitlines()]
+    assert {r["label"] for r in records} == {f"class {k}" for k in range(5)}
+
+
+def test_table_shows_the_published_number_beside_each_stage():
+    row = {
+        "dataset": "youtube", "metric": "accuracy", "source": "human", "family": "human", "n_programs": 10, "n_kept": 10,
+        "coverage": 0.893, "label_model": "weighted+valid",
+        "label_model_test": {"accuracy": 0.868, "f1": 0.847, "binary_f1": 0.847},
+        "student": {"model": "logreg", "features": "tfidf", "rows": "all"},
+        "student_test": {"accuracy": 0.9, "f1": 0.89, "binary_f1": 0.89},
+    }
+    table = quality.format_table([row])
+    assert "0.868*" in table and "0.852 [S]" in table and "0.850 [T4]" in table
+    assert "logreg/tfidf/all" in table
+
+
+@pytest.mark.slow
+@pytest.mark.shared_data
+def test_youtube_targets_hold(shared_data, tmp_path):
+    rows, _ = quality.run_benchmarks(
+        [quality.BENCHMARKS["youtube"]], ["human", "offline"], data_root=shared_data,
+        cache_dir=Path("~/.cache/alchemist/quality").expanduser(),
+    )
+    by_source = {row["source"]: row for row in rows}
+    human, offline = by_source["human"], by_source["offline"]
+    # The human labeling functions: the label model matches ScriptoriumWS's Snorkel (0.852)
+    # and the student beats the paper's distilled model on them (0.85).
+    assert human["label_model_test"]["accuracy"] >= 0.852
+    assert human["student_test"]["accuracy"] > 0.85
+    # The offline generator: the student reaches 0.91 (the paper's GPT-3.5 programs: 0.891).
+    assert offline["student_test"]["accuracy"] >= 0.91
+    assert np.isfinite(offline["coverage"]) and offline["coverage"] > 0.9
