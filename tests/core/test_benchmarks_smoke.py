@@ -1,0 +1,102 @@
+"""Each performance benchmark runs end to end at a tiny size (``--quick``) and prints its tables.
+
+The numbers of a quick run mean nothing; what is checked is that the script still runs against
+the current code, that its baseline and candidate agree where it asserts they must, and that it
+prints the tables (with the ratio column) and a JSON file that docs/performance.md is built from.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def _run(script: str, tmp_path: Path, *extra: str, timeout: float = 540) -> tuple[str, dict]:
+    out = tmp_path / f"{script}.json"
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home")}
+    env.pop("PREFECT_API_URL", None)  # the end-to-end script starts its own ephemeral API
+    completed = subprocess.run(
+        [sys.executable, str(BENCHMARKS / f"{script}.py"), "--quick", "--json", str(out), "--workdir", str(tmp_path), *extra],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    return completed.stdout, json.loads(out.read_text())
+
+
+def _tables(stdout: str) -> list[list[str]]:
+    """The Markdown tables printed, each as its lines."""
+    tables, current = [], []
+    for line in stdout.splitlines():
+        if line.startswith("|"):
+            current.append(line)
+        elif current:
+            tables.append(current)
+            current = []
+    if current:
+        tables.append(current)
+    return tables
+
+
+@pytest.mark.slow
+def test_apply_throughput_compares_with_snorkel_and_scales_over_dask_workers(tmp_path):
+    stdout, result = _run("apply_throughput", tmp_path)
+    tables = _tables(stdout)
+    assert len(tables) == 2, stdout
+    assert "vs Snorkel" in tables[0][0] and len(tables[0]) == 5  # header, rule, three methods
+    assert "speed-up" in tables[1][0] and len(tables[1]) == 4
+    one = result["single_worker"]
+    assert set(one["vs_snorkel"]) == {"snorkel", "bare_loop", "sandbox"}
+    assert one["vs_snorkel"]["snorkel"] == pytest.approx(1.0)
+    dask = result["dask"]
+    assert dask["speedup"] > 0 and set(dask["parallelism"]) == {"1 worker", "2 workers"}
+    assert all(seconds > 0 for runs in dask["cpu_seconds"].values() for seconds in runs)
+
+
+@pytest.mark.slow
+def test_label_model_scale_reports_peak_memory_and_agreement(tmp_path):
+    stdout, result = _run("label_model_scale", tmp_path)
+    tables = _tables(stdout)
+    assert len(tables) == 2, stdout
+    assert "peak RSS" in tables[0][0] and "same pseudolabels" in tables[1][0]
+    assert [run["read"] for run in result["label"]] == ["all votes", "sampled read"]
+    for run in result["label"]:
+        assert 0 < run["peak_rss"] < 4 * 2**30
+        assert run["n_fit_rows"] <= result["settings"]["max_fit_rows"]
+        # Three classes and ten programs better than chance: far above 1/3.
+        assert run["accuracy"] > 0.6
+    assert [a["programs"] for a in result["agreement"]] == [10]
+    assert 0.9 < result["agreement"][0]["agreement"] <= 1.0
+
+
+@pytest.mark.slow
+def test_end_to_end_runs_the_flow_twice_and_the_rerun_is_cached(tmp_path):
+    stdout, result = _run("end_to_end", tmp_path, "--no-student")
+    tables = _tables(stdout)
+    assert len(tables) == 2, stdout
+    assert "unchanged rerun" in stdout
+    rerun = result["rerun_tasks"]
+    for task in ("generate-programs", "apply-programs", "fit-label-model", "predict-labels"):
+        assert set(rerun[task]["states"]) == {"Cached"}, (task, rerun[task])
+    assert result["metrics"]["label_model.test.accuracy"] > 0.5
+
+
+@pytest.mark.slow
+def test_embedding_speed_compares_sorted_deduplicated_with_the_baseline(tmp_path):
+    stdout, result = _run("embedding_speed", tmp_path, "--synthetic")
+    tables = _tables(stdout)
+    assert len(tables) == 1 and len(tables[0]) == 6, stdout
+    assert "vs baseline" in tables[0][0]
+    assert result["source"] == "synthetic comments" and result["rows"] == 48
+    assert result["max_difference"] < 1e-3
+    assert min(result["cache_hit_seconds"]) < result["cache_miss_seconds"]
