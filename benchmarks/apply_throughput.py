@@ -34,7 +34,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from common import describe_machine, interleaved, machine_summary, print_table, ratio, write_json
+from common import describe_machine, interleaved, machine_summary, print_table, ratio, runs, write_json
 
 logger = logging.getLogger("benchmarks.apply_throughput")
 
@@ -42,6 +42,11 @@ KEYWORDS = ("free", "money", "click", "subscribe", "check", "video", "love", "so
 N_CLASSES = 2
 WORDS_PER_TEXT = 30
 FILLER_WORDS = 2000
+METHODS = {
+    "snorkel": "Snorkel PandasLFApplier",
+    "bare_loop": "bare Python loop (no sandbox)",
+    "sandbox": "alchemist label_partition (sandbox on)",
+}
 
 
 def make_texts(n_rows: int, seed: int) -> list[str]:
@@ -243,7 +248,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-single", action="store_true", help="skip the comparison with Snorkel")
     parser.add_argument("--skip-dask", action="store_true", help="skip the Dask scaling")
-    parser.add_argument("--sweep", action="store_true", help="also time the sandbox alone over 10k-400k rows and 1-50 programs")
+    parser.add_argument(
+        "--sweep", action="store_true", help="also time the sandbox alone over 10k-400k rows and 1-50 programs"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.rows, args.shards, args.shard_rows, args.repeats = 2_000, 2, 1_000, 1
@@ -254,13 +261,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     payload: dict[str, Any] = {"machine": machine}
     if not args.skip_single:
         one = single_worker(args.rows, args.repeats, args.seed)
-        labels = {"snorkel": "Snorkel PandasLFApplier", "bare_loop": "bare Python loop (no sandbox)", "sandbox": "alchemist label_partition (sandbox on)"}
         print_table(
             f"Program application, one worker: {one['n_rows']:,} rows x {one['n_programs']} programs, best of {args.repeats}",
             ["method", "rows/s", "best s", "all runs s", "vs Snorkel"],
             [
-                [labels[name], one["rows_per_second"][name], min(one["times"][name]), " ".join(f"{t:.3g}" for t in one["times"][name]), f"{one['vs_snorkel'][name]:.2f}x"]
-                for name in ("snorkel", "bare_loop", "sandbox")
+                [
+                    label, one["rows_per_second"][name], min(one["times"][name]), runs(one["times"][name]),
+                    f"{one['vs_snorkel'][name]:.2f}x",
+                ]
+                for name, label in METHODS.items()
             ],
         )
         payload["single_worker"] = one
@@ -268,12 +277,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         row_counts = (1_000, 4_000) if args.quick else (10_000, 100_000, 400_000)
         program_counts = (1, 10) if args.quick else (1, 10, 50)
         grid = sweep(row_counts, program_counts, args.repeats, args.seed)
+        seconds = {(r["rows"], r["programs"]): r["seconds"] for r in grid}
         print_table(
             f"Sandbox alone (label_partition on an Arrow table): seconds by rows and programs, best of {args.repeats}",
             ["programs", *[f"{n:,} rows" for n in row_counts], f"program-rows/s at {row_counts[-1]:,} rows"],
             [
-                [p, *[next(r["seconds"] for r in grid if r["rows"] == n and r["programs"] == p) for n in row_counts],
-                 p * row_counts[-1] / next(r["seconds"] for r in grid if r["rows"] == row_counts[-1] and r["programs"] == p)]
+                [p, *[seconds[n, p] for n in row_counts], p * row_counts[-1] / seconds[row_counts[-1], p]]
                 for p in program_counts
             ],
         )
@@ -289,8 +298,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             [
                 [
                     name.split()[0], scaling["rows_per_second"][name], min(scaling["times"][name]),
-                    " ".join(f"{t:.3g}" for t in scaling["times"][name]),
-                    " ".join(f"{t:.3g}" for t in scaling["cpu_seconds"][name]),
+                    runs(scaling["times"][name]),
+                    runs(scaling["cpu_seconds"][name]),
                     f"{scaling['parallelism'][name]:.2f}",
                     ratio(min(scaling["times"]["1 worker"]), min(scaling["times"][name])),
                 ]

@@ -186,6 +186,11 @@ def print_table(title: str, headers: Sequence[str], rows: Sequence[Sequence[Any]
     sys.stdout.flush()
 
 
+def runs(seconds: Sequence[float]) -> str:
+    """Every run's seconds, in order: how much the load moved them."""
+    return " ".join(f"{value:.3g}" for value in seconds)
+
+
 def gib(n_bytes: float) -> str:
     return f"{n_bytes / GIB:.2f} GiB"
 

@@ -36,6 +36,8 @@ import numpy as np
 from common import describe_machine, gib, machine_summary, print_table, run_in_child, write_json
 
 MEMORY_TARGET_GIB = 4.0
+# Rows whose two most probable classes differ by at least this much are not close calls.
+CONFIDENT_MARGIN = 0.05
 
 
 def program_quality(n_programs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -129,7 +131,9 @@ def label(
     n_read = len(L_train)
 
     started = time.perf_counter()
-    model = make_label_model("snorkel", n_classes, seed=settings["seed"], n_epochs=settings["n_epochs"], max_fit_rows=settings["max_fit_rows"])
+    model = make_label_model(
+        "snorkel", n_classes, seed=settings["seed"], n_epochs=settings["n_epochs"], max_fit_rows=settings["max_fit_rows"]
+    )
     model.fit(L_train)
     fit_seconds = time.perf_counter() - started
     del L_train
@@ -192,23 +196,26 @@ def fit_and_predict(n_rows: int, n_programs: int, n_classes: int, settings: dict
     }
 
 
-CONFIDENT_MARGIN = 0.05
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = common.base_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--programs", type=int, default=50)
     parser.add_argument("--classes", type=int, default=5)
     parser.add_argument("--shard-rows", type=int, default=50_000, help="rows per vote shard (the pipeline's default)")
-    parser.add_argument("--max-fit-rows", type=int, default=200_000, help="the label model's fit sample (the pipeline's default)")
+    parser.add_argument(
+        "--max-fit-rows", type=int, default=200_000, help="the label model's fit sample (the pipeline's default)"
+    )
     parser.add_argument("--n-epochs", type=int, default=500, help="snorkel epochs (the pipeline's default)")
-    parser.add_argument("--agreement-rows", type=int, default=1_000_000, help="size where the full fit is compared with the sampled one")
+    parser.add_argument(
+        "--agreement-rows", type=int, default=1_000_000, help="size where the full fit is compared with the sampled one"
+    )
     parser.add_argument(
         "--agreement-programs", default="50,10", type=lambda text: [int(x) for x in text.split(",")],
         help="program counts of the agreement check; fewer programs leave more rows in doubt",
     )
-    parser.add_argument("--reads", default="all votes,sampled read", help="comma-separated: 'all votes' (the pipeline) and/or 'sampled read'")
+    parser.add_argument(
+        "--reads", default="all votes,sampled read", help="comma-separated: 'all votes' (the pipeline) and/or 'sampled read'"
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.quick:
@@ -226,7 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="alchemist-bench-lm-", dir=args.workdir) as folder:
         made = run_in_child(generate, folder, args.rows, args.programs, args.classes, args.shard_rows, args.seed)
         uris = made.value["uris"]
-        rows = [["generate votes", "-", f"{made.seconds:.1f}", "-", "-", gib(made.peak_rss), "-", f"{len(uris)} shards, {made.value['bytes_on_disk'] / 2**20:,.1f} MiB Parquet"]]
+        on_disk = f"{len(uris)} shards, {made.value['bytes_on_disk'] / 2**20:,.1f} MiB Parquet"
+        rows = [["generate votes", "-", "-", "-", f"{made.seconds:.1f}", gib(made.peak_rss), "-", on_disk]]
         payload["generate"] = {"seconds": made.seconds, "peak_rss": made.peak_rss, **made.value, "uris": len(uris)}
         payload["label"] = []
         for read in reads:
@@ -256,15 +264,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         differ = ~same
         median_margin = float(np.median(full.value["margin"][differ])) if differ.any() else float("nan")
         max_gap = float(np.abs(full.value["posterior"] - sampled.value["posterior"]).max())
-        rows += [
-            [n_programs, f"all {full.value['n_fit_rows']:,} rows", f"{full.value['fit_seconds']:.1f}", gib(full.peak_rss), f"{full.value['coverage']:.4f}", f"{full.value['accuracy']:.4f}", "100%", "100%", "-"],
-            [n_programs, f"a sample of {sampled.value['n_fit_rows']:,} rows", f"{sampled.value['fit_seconds']:.1f}", gib(sampled.peak_rss), f"{sampled.value['coverage']:.4f}", f"{sampled.value['accuracy']:.4f}", f"{agree:.4%}", f"{agree_confident:.4%}", f"{median_margin:.1e}"],
-        ]
+        for fit, name, same_share, confident_share, margin in (
+            (full, "all", "100%", "100%", "-"),
+            (sampled, "a sample of", f"{agree:.4%}", f"{agree_confident:.4%}", f"{median_margin:.1e}"),
+        ):
+            value = fit.value
+            rows.append([
+                n_programs, f"{name} {value['n_fit_rows']:,} rows", f"{value['fit_seconds']:.1f}", gib(fit.peak_rss),
+                f"{value['coverage']:.4f}", f"{value['accuracy']:.4f}", same_share, confident_share, margin,
+            ])
+        arrays = ("labels", "margin", "posterior")
         payload["agreement"].append({
             "rows": args.agreement_rows,
             "programs": n_programs,
-            "full": {k: v for k, v in full.value.items() if k not in ("labels", "margin", "posterior")} | {"peak_rss": full.peak_rss},
-            "sampled": {k: v for k, v in sampled.value.items() if k not in ("labels", "margin", "posterior")} | {"peak_rss": sampled.peak_rss},
+            "full": {k: v for k, v in full.value.items() if k not in arrays} | {"peak_rss": full.peak_rss},
+            "sampled": {k: v for k, v in sampled.value.items() if k not in arrays} | {"peak_rss": sampled.peak_rss},
             "agreement": agree,
             "agreement_confident": agree_confident,
             "confident_share": float(confident.mean()),
