@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from alchemist_core.digest import digest_json
 from alchemist_core.errors import InputError
@@ -77,26 +77,59 @@ class LabelModelConfig(_Section):
     """How votes become pseudolabels."""
 
     name: Literal["auto", "majority", "weighted", "snorkel"] = Field(
-        "auto", description="auto picks on the valid split (never test); majority when there are no valid labels"
+        "auto", description="auto picks on the valid split (never test) by the spec's metric; majority when there are no valid labels"
+    )
+    use_valid_labels: bool = Field(
+        True,
+        description=(
+            "Also try each model with the valid split's gold labels as its dev set (class prior, program accuracies), "
+            "scored out of fold, and keep it where it scores better"
+        ),
     )
     n_epochs: int = Field(500, ge=1)
-    max_fit_rows: int = Field(200_000, ge=100)
+    max_fit_rows: int = Field(200_000, ge=100, description="The label model is fitted on a seeded sample of at most this many training rows")
 
 
 class StudentSettings(_Section):
     """The distilled student."""
 
     enabled: bool = True
-    model: Literal["mlp", "logreg"] = "mlp"
-    features: Literal["minilm", "tfidf"] = "minilm"
+    model: Literal["auto", "logreg", "mlp", "finetune"] = Field(
+        "auto",
+        description=(
+            "auto: fit every candidate and keep the best on the valid split (logreg when it has no labels); "
+            "finetune: fine-tune the sentence encoder end to end (GPU-sized work)"
+        ),
+    )
+    candidates: list[str] | None = Field(
+        None,
+        description="With auto: 'model/features/rows' names to choose among, e.g. logreg/tfidf/covered; the default grid when empty",
+    )
+    features: Literal["minilm", "tfidf"] = Field("minilm", description="Features of a fixed logreg or mlp student")
+    max_train_rows: int | None = Field(
+        200_000, ge=100, description="Fit on a seeded sample of at most this many training rows (all when empty); every row is predicted"
+    )
     encoder: str = Field("minilm", description="'minilm' (shipped) or a local sentence-transformers folder")
     hidden: list[int] = Field(default_factory=lambda: [256])
     epochs: int = Field(30, ge=1)
     lr: float = 1e-3
     batch_size: int = 128
-    covered_only: bool = True
+    covered_only: bool = Field(True, description="A fixed student trains on covered rows only (auto chooses the rows too)")
     confidence_weighting: bool = True
     device: str | None = Field(None, description="cuda, cpu, or empty for a GPU when present")
+
+    @field_validator("candidates")
+    @classmethod
+    def _known_candidates(cls, names: list[str] | None) -> list[str] | None:
+        if names is None:
+            return None
+        if not names:
+            raise ValueError("expected at least one 'model/features/rows' name, or no candidates for the default grid")
+        from alchemist_core.training import StudentChoice
+
+        for name in names:
+            StudentChoice.parse(name)  # raises InputError (a ValueError) naming what is wrong
+        return names
 
 
 class DaskSettings(_Section):

@@ -214,7 +214,10 @@ def collect_image_results(
             "rows": {split: info.n_rows for split, info in manifest.splits.items()},
         },
         "programs": list(program_rows.values()),
-        "label_model": {"chosen": label_model["name"], "metric": "accuracy", "scores": label_model.get("valid_scores", {})},
+        "label_model": {
+            "chosen": label_model["name"], "metric": label_model.get("metric", "accuracy"),
+            "scores": label_model.get("valid_scores", {}),
+        },
         "metrics": metrics,
         "groups": group_rows,
         "concepts": {**Storage(concepts["uri"]).read_json(), "clip": features["model"]},

@@ -50,6 +50,13 @@ class LabelModelSection(TypedDict, total=False):
     scores: Mapping[str, float]  # candidate name -> score on the validation split
 
 
+class StudentSection(TypedDict, total=False):
+    chosen: str  # "model/features/rows", e.g. "logreg/tfidf/covered"
+    metric: str  # the selection metric on the validation split
+    scores: Mapping[str, float]  # candidate name -> score on the validation split (empty: fixed student)
+    fit_rows: int  # training rows the student was trained on
+
+
 class MetricRow(TypedDict, total=False):
     program_set: str  # which level of the program set, e.g. "10 programs" or "round 2"
     model: str  # "label model" or "student"
@@ -86,6 +93,7 @@ class ReportResults(TypedDict, total=False):
     dataset: DatasetSection
     programs: Sequence[ProgramRow]
     label_model: LabelModelSection
+    student: StudentSection
     metrics: Sequence[MetricRow]
     cost: CostSection
     timings: Mapping[str, float]  # stage name -> seconds
@@ -212,6 +220,19 @@ def _label_model_section(label_model: LabelModelSection) -> str:
     return "\n".join(lines)
 
 
+def _student_section(student: StudentSection) -> str:
+    lines = ["## Student", ""]
+    chosen = student.get("chosen", _MISSING)
+    scores = student.get("scores") or {}
+    how = f" (best validation {student['metric']})" if scores and "metric" in student else " (fixed in the config)"
+    trained = f", trained on {_number(student['fit_rows'])} rows" if student.get("fit_rows") is not None else ""
+    lines.append(f"Chosen: **{_cell(chosen)}**{how}{trained}.")
+    if scores:
+        rows = [[_cell(name) + (" ✓" if name == chosen else ""), _number(score)] for name, score in scores.items()]
+        lines += ["", _table(["candidate", f"valid {student.get('metric', 'score')}"], rows)]
+    return "\n".join(lines)
+
+
 def _metrics_section(metrics: Sequence[MetricRow]) -> str:
     with_binary = any("binary_f1" in row for row in metrics)
     header = ["program set", "model", "split", "accuracy", "macro-F1"] + (["binary F1"] if with_binary else [])
@@ -326,6 +347,7 @@ def render_report(results: Mapping[str, Any]) -> str:
         ("dataset", _dataset_section),
         ("programs", _program_section),
         ("label_model", _label_model_section),
+        ("student", _student_section),
         ("metrics", _metrics_section),
         ("cost", _cost_section),
         ("timings", _timings_section),

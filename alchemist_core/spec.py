@@ -9,7 +9,7 @@ labeled examples.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -60,6 +60,13 @@ class TaskSpec(BaseModel):
     input_fields: list[str] = Field(default_factory=lambda: ["text"], min_length=1)
     supplementary: Supplementary = Field(default_factory=Supplementary)
     examples: list[LabeledExample] = Field(default_factory=list)
+    metric: Literal["accuracy", "macro_f1", "binary_f1"] = Field(
+        "accuracy",
+        description=(
+            "What the label model and the student are chosen by on the valid split: accuracy, macro_f1, "
+            "or binary_f1 (the F1 of the second class, for two classes only, e.g. spam)"
+        ),
+    )
 
     @field_validator("classes")
     @classmethod
@@ -79,6 +86,11 @@ class TaskSpec(BaseModel):
                 raise ValueError(f"supplementary.{where} names unknown classes {unknown}; classes are {self.class_names}")
         for example in self.examples:
             self.class_index(example.label)
+        if self.metric == "binary_f1" and self.n_classes != 2:
+            raise ValueError(
+                f"metric binary_f1 is the F1 of the second class and needs exactly 2 classes, "
+                f"but {self.n_classes} are given; use accuracy or macro_f1"
+            )
         return self
 
     @property

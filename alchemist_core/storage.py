@@ -162,6 +162,19 @@ class Storage:
         except OSError as error:
             raise StorageError(f"could not read Parquet at {uri}: {error}") from error
 
+    def parquet_rows(self, *parts: str) -> int:
+        """The number of rows of a Parquet artifact, from its footer (no data is read)."""
+        import pyarrow.parquet as pq
+
+        uri = self.uri(*parts)
+        try:
+            with self.fs.open(uri, "rb") as handle:
+                return int(pq.ParquetFile(handle).metadata.num_rows)
+        except FileNotFoundError as error:
+            raise StorageError(f"expected a Parquet artifact at {uri}, found none") from error
+        except OSError as error:
+            raise StorageError(f"could not read Parquet at {uri}: {error}") from error
+
     def local_path(self, *parts: str) -> str:
         """A local path for ``parts``: the file itself when local, else a cached copy."""
         uri = self.uri(*parts)

@@ -150,10 +150,29 @@ def collect_results(
             "rows": {split: info.n_rows for split, info in manifest.splits.items()},
         },
         "programs": list(program_rows.values()),
-        "label_model": {"chosen": label_model["name"], "metric": "accuracy", "scores": label_model.get("valid_scores", {})},
+        "label_model": {
+            "chosen": label_model["name"], "metric": label_model.get("metric", "accuracy"),
+            "scores": label_model.get("valid_scores", {}),
+        },
+        "student": _student_summary(student),
         "metrics": metrics,
         "cost": cost,
         "rejected": list(programs.get("rejected", [])),
         "dropped": [{"name": name, "reason": reason} for name, reason in votes.get("dropped", {}).items()],
         "summary": summary,
     }
+
+
+def _student_summary(student: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The report's student section: what was chosen, by what, among what (empty without one)."""
+    if not student or "chosen" not in student:
+        return {}
+    chosen = student["chosen"]
+    section: dict[str, Any] = {
+        "chosen": f"{chosen['model']}/{chosen['features']}/{chosen['rows']}",
+        "scores": dict(student.get("valid_scores") or {}),
+        "fit_rows": student.get("n_train_rows"),
+    }
+    if student.get("metric"):
+        section["metric"] = student["metric"]
+    return section

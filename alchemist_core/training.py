@@ -78,6 +78,14 @@ class StudentChoice:
     def name(self) -> str:
         return f"{self.model}/{self.features}/{self.rows}"
 
+    @classmethod
+    def parse(cls, name: str) -> "StudentChoice":
+        """The choice a ``"model/features/rows"`` name (as :attr:`name` writes it) stands for."""
+        parts = str(name).split("/")
+        if len(parts) != 3:
+            raise InputError(f"expected a student name 'model/features/rows' such as 'logreg/tfidf/covered', got {name!r}")
+        return cls(*parts)
+
 
 ROW_MODES = ("covered", "all", "selftrain")
 
@@ -321,6 +329,10 @@ def _student_config(settings: Mapping[str, Any]) -> Any:
     )
 
 
+PREDICT_CHUNK_ROWS = 50_000
+"""Rows featurized and predicted at a time for the rows the student was not fitted on."""
+
+
 def distill_and_predict(
     *,
     labels: Mapping[str, Sequence[str]],
@@ -339,12 +351,19 @@ def distill_and_predict(
     ``model="auto"`` the student is chosen by :func:`select_student` on the valid split's gold
     labels (among ``settings["candidates"]`` when given, as ``"model/features/rows"`` names,
     else :data:`DEFAULT_STUDENT_CANDIDATES`; scored by ``settings["metric"]``, accuracy by
-    default). ``model="finetune"`` fine-tunes the sentence encoder on the texts.
+    default); without gold labels on the valid split it falls back to ``logreg`` on
+    ``settings["features"]``. ``model="finetune"`` fine-tunes the sentence encoder on the texts.
+    With ``settings["max_train_rows"]`` the student is fitted on a seeded sample of that many
+    training rows; every row of every split is predicted, the rows it was not fitted on
+    :data:`PREDICT_CHUNK_ROWS` at a time.
     """
     import pickle
 
+    from alchemist_core.distill import TEXT_STUDENTS
+    from alchemist_core.features import embed_with_cache
     from alchemist_core.ingest import read_gold
     from alchemist_core.pseudolabels import table_posterior
+    from alchemist_core.votes import sample_rows
 
     train = splits["train"]
     if train not in labels:
@@ -361,23 +380,36 @@ def distill_and_predict(
     covered = pseudo.column("covered").to_numpy(zero_copy_only=False).astype(bool)
     if not covered.any():
         raise ValueError("no training row is covered by any program, so there is nothing to distil")
+    # The student is fitted on a seeded sample of the training rows; every row is predicted.
+    max_rows = settings.get("max_train_rows")
+    fit_index = sample_rows(len(covered), max_rows, seed) if max_rows else None
+    fit_texts = {train: texts[train]}
+    if fit_index is not None:
+        logger.info("student fitted on a sample of %d of %d training rows", len(fit_index), len(covered))
+        fit_texts[train] = [texts[train][i] for i in fit_index]
+        posterior, covered = posterior[fit_index], covered[fit_index]
+        if not covered.any():
+            raise ValueError("no sampled training row is covered by any program; raise student.max_train_rows")
 
     valid = splits.get("valid")
     gold_valid = None
-    if valid in texts:
+    if valid in texts and valid != train:
         _, gold = read_gold(data, valid)
         if (gold >= 0).any():
             gold_valid = gold
+            fit_texts[valid] = texts[valid]
     config = _student_config(settings)
-    inputs = _Inputs(texts, train, cache, settings["encoder"], settings.get("device"))
+    store = cache.child("embeddings")
     scores: dict[str, float] = {}
-    if settings["model"] == "auto":
-        if gold_valid is None:
-            raise ValueError(f"model 'auto' chooses the student on the valid split's gold labels, but {valid!r} has none")
+    model = settings["model"]
+    if model == "auto" and gold_valid is None:
+        model = "logreg"
+        logger.info("no gold labels on the %r split to choose a student by: using logreg on %s", valid, settings["features"])
+    if model == "auto":
         names = settings.get("candidates")
-        candidates = [StudentChoice(*name.split("/")) for name in names] if names else DEFAULT_STUDENT_CANDIDATES
+        candidates = [StudentChoice.parse(name) for name in names] if names else DEFAULT_STUDENT_CANDIDATES
         selection = select_student(
-            texts, posterior, covered, gold_valid, candidates=candidates, config=config, cache=cache,
+            fit_texts, posterior, covered, gold_valid, candidates=candidates, config=config, cache=cache,
             encoder=settings["encoder"], device=settings.get("device"), seed=seed,
             metric=settings.get("metric", "accuracy"), train_split=train, valid_split=valid,
         )
@@ -385,10 +417,9 @@ def distill_and_predict(
             selection.choice, selection.student, selection.features, selection.featurizer, selection.scores,
         )
     else:
-        from alchemist_core.distill import TEXT_STUDENTS
-
-        kind = "text" if settings["model"] in TEXT_STUDENTS else settings["features"]
-        choice = StudentChoice(settings["model"], kind, "covered" if settings["covered_only"] else "all")
+        kind = "text" if model in TEXT_STUDENTS else settings["features"]
+        choice = StudentChoice(model, kind, "covered" if settings["covered_only"] else "all")
+        inputs = _Inputs(fit_texts, train, cache, settings["encoder"], settings.get("device"))
         features = inputs(kind)
         valid_inputs = {}
         if gold_valid is not None:
@@ -402,16 +433,42 @@ def distill_and_predict(
     run.write_json(
         {
             "model": choice.model, "features": choice.features, "rows": choice.rows, "encoder": settings["encoder"],
-            "fields": list(fields), "valid_scores": scores,
+            "fields": list(fields), "valid_scores": scores, "metric": settings.get("metric", "accuracy"),
+            "fit_rows": int(len(covered)),
         },
         "student", "student.json",
     )
     if featurizer is not None:
         run.write_bytes(pickle.dumps(featurizer), "student", "featurizer.pkl")
 
+    def featurize(chunk: list[str]) -> Any:
+        if choice.features == "tfidf":
+            return featurizer.transform(chunk)
+        if choice.features == "minilm":
+            return embed_with_cache(chunk, store, encoder=settings["encoder"], device=settings.get("device"))
+        return chunk
+
     predictions: dict[str, str] = {}
-    for split, X in features.items():
-        proba = student.predict_proba(X)
+    for split in texts:
+        proba = None
+        known_rows = np.zeros(len(texts[split]), dtype=bool)
+        if split in features and (split != train or fit_index is None):
+            proba = student.predict_proba(features[split])
+            known_rows[:] = True
+        elif split == train:
+            first = student.predict_proba(features[train])
+            proba = np.empty((len(texts[split]), first.shape[1]), dtype=np.float64)
+            proba[fit_index] = first
+            known_rows[fit_index] = True
+        rest = np.flatnonzero(~known_rows)
+        for lo in range(0, len(rest), PREDICT_CHUNK_ROWS):
+            chunk = rest[lo : lo + PREDICT_CHUNK_ROWS]
+            part = student.predict_proba(featurize([texts[split][i] for i in chunk]))
+            if proba is None:
+                proba = np.empty((len(texts[split]), part.shape[1]), dtype=np.float64)
+            proba[chunk] = part
+        if proba is None:  # an empty split
+            proba = np.zeros((0, posterior.shape[1]))
         table = pa.table({"row_id": pa.array(row_ids[split], type=pa.string()), "label": pa.array(proba.argmax(axis=1))})
         for k in range(proba.shape[1]):
             table = table.append_column(f"p_{k}", pa.array(proba[:, k].astype(np.float32)))
@@ -424,6 +481,7 @@ def distill_and_predict(
         "device": str(getattr(student, "device_", "cpu")),
         "chosen": {"model": choice.model, "features": choice.features, "rows": choice.rows},
         "valid_scores": scores,
+        "metric": settings.get("metric", "accuracy"),
     }
 
 

@@ -203,3 +203,46 @@ def read_label_matrix(uris: Sequence[str], names: Sequence[str] | None = None) -
     if not blocks:
         return np.array([], dtype=object), np.zeros((0, len(names or [])), dtype=np.int8), list(names or [])
     return np.concatenate(row_ids), np.concatenate(blocks), list(names or [])
+
+
+def sample_rows(n_rows: int, max_rows: int, seed: int) -> np.ndarray | None:
+    """Sorted positions of a seeded sample of ``max_rows`` of ``n_rows`` rows; ``None`` when all fit.
+
+    The same draw as :class:`~alchemist_core.aggregate.SnorkelLabelModel` makes from a matrix
+    of ``n_rows`` rows, so fitting on :func:`sample_label_matrix` gives the model the rows it
+    would have drawn itself from the whole matrix.
+    """
+    if max_rows < 1:
+        raise ValueError(f"expected max_rows >= 1, got {max_rows}")
+    if n_rows <= max_rows:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n_rows, size=max_rows, replace=False))
+
+
+def sample_label_matrix(
+    uris: Sequence[str], names: Sequence[str], max_rows: int, seed: int
+) -> tuple[np.ndarray, int]:
+    """A seeded sample of at most ``max_rows`` rows of the vote shards, read one shard at a time.
+
+    Returns ``(L, n_rows)``: the sampled votes (all of them, in order, when the shards hold at
+    most ``max_rows`` rows) and the number of rows in all shards. Memory is one shard plus the
+    sample, never every vote: at 10M rows x 50 programs the whole matrix is 500 MB of int8 and
+    its int64 copies several GB.
+    """
+    counts = np.array([Storage(uri).parquet_rows() for uri in uris], dtype=np.int64)
+    n_rows = int(counts.sum())
+    rows = sample_rows(n_rows, max_rows, seed)
+    if rows is None:
+        return read_label_matrix(uris, names)[1], n_rows
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    blocks: list[np.ndarray] = []
+    for k, uri in enumerate(uris):
+        lo, hi = np.searchsorted(rows, [starts[k], starts[k + 1]])
+        if hi == lo:
+            continue
+        table = Storage(uri).read_table(columns=list(names))
+        if table.num_rows != counts[k]:
+            raise StorageError(f"vote shard {uri} changed while it was read: {table.num_rows} rows, {counts[k]} in its footer")
+        L, _ = table_votes(table, names)
+        blocks.append(L[rows[lo:hi] - starts[k]])
+    return np.concatenate(blocks) if blocks else np.zeros((0, len(names)), dtype=np.int8), n_rows

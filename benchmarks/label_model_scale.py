@@ -5,12 +5,13 @@ Three steps, each in a fresh child process whose peak resident set is measured:
 1. **generate**: synthetic votes (conditionally independent programs, coverage U(0.1, 0.5),
    accuracy U(0.55, 0.9), as in ANCHORS C2), written shard by shard as the pipeline's vote
    shards (``row_id`` plus one int8 column per program), the true classes beside them;
-2. **label**: what ``tasks/aggregate.py`` does. ``fit`` reads every training vote shard
-   (:func:`alchemist_core.votes.read_label_matrix`) and fits
+2. **label**: ``fit`` reads the training votes and fits
    :class:`~alchemist_core.aggregate.SnorkelLabelModel`, which fits snorkel on a seeded sample
    of ``max_fit_rows`` rows; ``predict`` then reads one vote shard at a time, computes its
-   posterior and writes its pseudolabel shard. A second variant (``sampled read``) never holds
-   all votes: it draws the same number of rows shard by shard and fits on those;
+   posterior and writes its pseudolabel shard. Two reads: ``all votes`` holds every vote
+   (:func:`alchemist_core.votes.read_label_matrix`, the baseline); ``sampled read`` is what
+   ``tasks/aggregate.py`` does (:func:`alchemist_core.votes.sample_label_matrix`): it draws
+   the same sample the model would draw, one shard at a time, so both fit the same model;
 3. **agreement**: on a size where the full fit also fits in memory, the model fitted on every
    row and the model fitted on a ``max_fit_rows`` sample label the same rows; the table shows
    how many pseudolabels agree and both accuracies against the true classes.
@@ -88,27 +89,6 @@ def _warm_up_snorkel() -> None:
 
 
 # -- step 2: label ---------------------------------------------------------------------------
-def _sampled_votes(uris: Sequence[str], names: Sequence[str], n_sample: int, seed: int) -> np.ndarray:
-    """A uniform sample of ``n_sample`` rows, read shard by shard without holding all votes.
-
-    Every row gets a random key; the rows with the ``n_sample`` smallest keys so far are kept
-    (in shard order), so memory is one shard plus the sample.
-    """
-    from alchemist_core.storage import Storage
-    from alchemist_core.votes import table_votes
-
-    rng = np.random.default_rng(seed)
-    kept = np.zeros((0, len(names)), dtype=np.int8)
-    keys = np.zeros(0)
-    for uri in uris:
-        L, _ = table_votes(Storage(uri).read_table(columns=list(names)), names)
-        kept, keys = np.concatenate([kept, L]), np.concatenate([keys, rng.random(len(L))])
-        if len(keys) > n_sample:
-            smallest = np.sort(np.argpartition(keys, n_sample - 1)[:n_sample])
-            kept, keys = kept[smallest], keys[smallest]
-    return kept
-
-
 def label(
     root: str, uris: Sequence[str], n_rows: int, n_programs: int, n_classes: int, settings: dict[str, Any], read: str
 ) -> dict[str, Any]:
@@ -116,7 +96,7 @@ def label(
     from alchemist_core.aggregate import make_label_model
     from alchemist_core.pseudolabels import pseudolabel_table
     from alchemist_core.storage import open_storage
-    from alchemist_core.votes import read_label_matrix
+    from alchemist_core.votes import read_label_matrix, sample_label_matrix
 
     _warm_up_snorkel()
     names = program_names(n_programs)
@@ -126,7 +106,7 @@ def label(
     if read == "all votes":
         _, L_train, _ = read_label_matrix(uris, names)
     else:
-        L_train = _sampled_votes(uris, names, settings["max_fit_rows"], settings["seed"])
+        L_train, _ = sample_label_matrix(uris, names, settings["max_fit_rows"], settings["seed"])
     read_seconds = time.perf_counter() - started
     n_read = len(L_train)
 
@@ -214,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="program counts of the agreement check; fewer programs leave more rows in doubt",
     )
     parser.add_argument(
-        "--reads", default="all votes,sampled read", help="comma-separated: 'all votes' (the pipeline) and/or 'sampled read'"
+        "--reads", default="all votes,sampled read", help="comma-separated: 'all votes' (every vote in memory) and/or 'sampled read' (the pipeline)"
     )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

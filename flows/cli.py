@@ -29,6 +29,7 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "label_model.name": args.label_model,
         "student.enabled": False if args.no_student else None,
         "student.model": args.student_model,
+        "student.candidates": args.student_candidates.split(",") if args.student_candidates else None,
         "student.features": args.features,
         "student.epochs": args.epochs,
         "dask.address": args.dask_address,
@@ -56,8 +57,15 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--refresh", action="store_true", help="ignore cached LLM replies")
     parser.add_argument("--label-model", choices=["auto", "majority", "weighted", "snorkel"])
     parser.add_argument("--no-student", action="store_true", help="stop at the pseudolabels")
-    parser.add_argument("--student-model", choices=["mlp", "logreg"])
-    parser.add_argument("--features", choices=["minilm", "tfidf"])
+    parser.add_argument(
+        "--student-model", choices=["auto", "logreg", "mlp", "finetune"],
+        help="auto (default) chooses on the valid split; finetune fine-tunes the sentence encoder (GPU-sized work)",
+    )
+    parser.add_argument(
+        "--student-candidates",
+        help="with auto: comma-separated model/features/rows names to choose among, e.g. logreg/tfidf/covered,mlp/minilm/all",
+    )
+    parser.add_argument("--features", choices=["minilm", "tfidf"], help="features of a fixed logreg or mlp student")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--dask-address", help="tcp://host:port of a Dask scheduler, or 'synchronous'")
     parser.add_argument("--n-workers", type=int, help="workers of the LocalCluster started when no address is given")

@@ -27,7 +27,7 @@ GENERATE_CORE = ("alchemist_core.generate", "alchemist_core.generators.offline",
                  "alchemist_core.generators.library", "alchemist_core.prompts", "alchemist_core.apply", "alchemist_core.policy")
 APPLY_CORE = ("alchemist_core.votes", "alchemist_core.apply", "alchemist_core.sandbox", "alchemist_core.sandbox_worker", "alchemist_core.policy")
 AGGREGATE_CORE = ("alchemist_core.aggregate", "alchemist_core.pseudolabels", "alchemist_core.votes")
-DISTILL_CORE = ("alchemist_core.training", "alchemist_core.distill", "alchemist_core.features")
+DISTILL_CORE = ("alchemist_core.training", "alchemist_core.distill", "alchemist_core.features", "alchemist_core.votes")
 
 
 @flow(name="label-dataset", persist_result=False)
@@ -68,7 +68,7 @@ def label_dataset(config: RunConfig) -> dict[str, Any]:
     model = cached(fit_label_model)(
         votes["votes"], votes["active"], dataset["root"], settings["label_model"], len(class_names),
         config.data.train_split, config.data.valid_split, config.seed, run["run_root"], core_digest(*AGGREGATE_CORE),
-        votes_digest=votes["digest"],
+        votes_digest=votes["digest"], metric=spec["metric"],
     )
     labels = cached(predict_labels)(
         model, votes["votes"], votes["active"], run["run_root"], core_digest(*AGGREGATE_CORE), votes_digest=votes["digest"]
@@ -79,6 +79,7 @@ def label_dataset(config: RunConfig) -> dict[str, Any]:
         student = cached(distill_student)(
             labels, dataset["root"], shards, fields, settings["student"], splits, run["cache_root"],
             run["run_root"], config.seed, core_digest(*DISTILL_CORE), label_model=model, votes_digest=votes["digest"],
+            metric=spec["metric"],
         )
     results = evaluate_run(run, dataset, programs, votes, model, labels, student, settings)
     report = write_report(results, run["run_root"])

@@ -74,7 +74,7 @@ def label_images(config: ImageRunConfig) -> dict[str, Any]:
     model = cached(fit_label_model)(
         votes["votes"], votes["active"], dataset["root"], settings["label_model"], len(class_names),
         config.data.train_split, config.data.valid_split, config.seed, run["run_root"], core_digest(*AGGREGATE_CORE),
-        votes_digest=votes["digest"],
+        votes_digest=votes["digest"], metric=spec.get("metric", "accuracy"),
     )
     labels = cached(predict_labels)(
         model, votes["votes"], votes["active"], run["run_root"], core_digest(*AGGREGATE_CORE), votes_digest=votes["digest"]

@@ -26,21 +26,29 @@ def fit_label_model(
     run_root: str,
     core: str,
     votes_digest: str | None = None,
+    metric: str = "accuracy",
 ) -> dict[str, Any]:
-    """Fit on the training split's votes; with ``auto``, choose the model on the valid split only.
+    """Fit on (a seeded sample of) the training split's votes; choose on the valid split only.
 
-    ``votes_digest`` (from ``collect-votes``) keys the cache on the votes' content: their
-    URIs stay the same when a program changes. The returned reference's ``digest`` is that
-    of the stored model.
+    With ``auto`` every label model is scored on the valid split by ``metric``; a fixed name
+    with ``use_valid_labels`` is scored with and without the valid labels as its dev set. The
+    training votes are read one shard at a time into a sample of at most ``max_fit_rows``
+    rows (the draw :class:`~alchemist_core.aggregate.SnorkelLabelModel` makes itself), so
+    memory does not grow with the dataset. ``votes_digest`` (from ``collect-votes``) keys the
+    cache on the votes' content: their URIs stay the same when a program changes. The
+    returned reference's ``digest`` is that of the stored model.
     """
     from alchemist_core.aggregate import make_label_model, select_label_model
     from alchemist_core.ingest import read_gold
-    from alchemist_core.votes import read_label_matrix
+    from alchemist_core.votes import read_label_matrix, sample_label_matrix
 
     logger = get_run_logger()
     data = open_storage(data_root)
-    _, L_train, _ = read_label_matrix(votes[train_split], programs)
+    L_train, n_train = sample_label_matrix(votes[train_split], programs, settings["max_fit_rows"], seed)
+    if len(L_train) < n_train:
+        logger.info("label model fitted on a sample of %d of %d training rows", len(L_train), n_train)
     params = {"snorkel": {"n_epochs": settings["n_epochs"], "max_fit_rows": settings["max_fit_rows"]}}
+    use_valid_labels = settings.get("use_valid_labels", True)
     scores: dict[str, Any] = {}
     name = settings["name"]
     valid_gold = None
@@ -49,11 +57,13 @@ def fit_label_model(
         if (y_valid >= 0).any():
             _, L_valid, _ = read_label_matrix(votes[valid_split], programs)
             valid_gold = (L_valid, y_valid)
-    if name == "auto" and valid_gold is not None:
+    if valid_gold is not None and (name == "auto" or use_valid_labels):
+        candidates = ("majority", "weighted", "snorkel") if name == "auto" else (name,)
         name, model, scores = select_label_model(
-            L_train, valid_gold[0], valid_gold[1], n_classes, seed=seed, params=params
+            L_train, valid_gold[0], valid_gold[1], n_classes, candidates=candidates, seed=seed, params=params,
+            metric=metric, use_valid_labels=use_valid_labels,
         )
-        logger.info("label model chosen on %s: %s (%s)", valid_split, name, scores)
+        logger.info("label model chosen on %s by %s: %s (%s)", valid_split, metric, name, scores)
     else:
         if name == "auto":
             name = "majority"
@@ -64,10 +74,13 @@ def fit_label_model(
     uri = run.write_bytes(payload, "label_model", "model.pkl")
     digest = sha256_bytes(payload)
     run.write_json(
-        {"name": name, "valid_scores": scores, "programs": programs, "digest": digest, "votes_digest": votes_digest},
+        {
+            "name": name, "metric": metric, "valid_scores": scores, "programs": programs, "digest": digest,
+            "votes_digest": votes_digest, "fit_rows": len(L_train), "train_rows": n_train,
+        },
         "label_model", "summary.json",
     )  # fmt: skip
-    return {"uri": uri, "name": name, "valid_scores": scores, "digest": digest}
+    return {"uri": uri, "name": name, "metric": metric, "valid_scores": scores, "digest": digest}
 
 
 @task(name="predict-labels", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)

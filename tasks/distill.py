@@ -25,11 +25,13 @@ def distill_student(
     core: str,
     label_model: dict[str, Any] | None = None,
     votes_digest: str | None = None,
+    metric: str = "accuracy",
 ) -> dict[str, Any]:
     """Train the student on the training split's pseudolabels and predict every split.
 
     ``label_model`` and ``votes_digest`` are what the pseudolabels were computed from: they
-    key the cache on the pseudolabels' content, since their URIs stay the same.
+    key the cache on the pseudolabels' content, since their URIs stay the same. ``metric`` (the
+    spec's) is what a student is chosen by on the valid split.
     """
     from alchemist_core.training import distill_and_predict
 
@@ -39,11 +41,15 @@ def distill_student(
         data=open_storage(data_root),
         shards=shards,
         fields=fields,
-        settings=settings,
+        settings={**settings, "metric": metric},
         splits=splits,
         cache=open_storage(cache_root),
         run=open_storage(run_root),
         seed=seed,
     )
-    logger.info("student trained on %d rows (%s features, %s)", result["n_train_rows"], settings["features"], result["device"])
+    chosen = result["chosen"]
+    logger.info(
+        "student %s/%s/%s trained on %d rows (%s)", chosen["model"], chosen["features"], chosen["rows"],
+        result["n_train_rows"], result["device"],
+    )
     return result

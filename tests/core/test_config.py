@@ -25,7 +25,14 @@ def test_digest_ignores_where_it_runs_but_not_what_it_computes():
 
 @pytest.mark.parametrize(
     "overrides, message",
-    [({"generator.kind": "gpt"}, "generator.kind"), ({"seed": "x"}, "seed"), ({"data.shard_rows": 3}, "shard_rows")],
+    [
+        ({"generator.kind": "gpt"}, "generator.kind"),
+        ({"seed": "x"}, "seed"),
+        ({"data.shard_rows": 3}, "shard_rows"),
+        ({"student.candidates": ["logreg-tfidf"]}, "model/features/rows"),
+        ({"student.candidates": ["svm/tfidf/covered"]}, "model must be one of"),
+        ({"student.model": "svm"}, "student.model"),
+    ],
 )
 def test_invalid_config_names_the_field(overrides, message):
     with pytest.raises(InputError, match=message):
@@ -37,3 +44,10 @@ def test_unknown_key_rejected(tmp_path):
     path.write_text("generater:\n  kind: offline\n")
     with pytest.raises(InputError, match="generater"):
         load_config(path)
+
+
+def test_the_student_and_label_model_are_chosen_on_valid_by_default():
+    config = RunConfig()
+    assert config.student.model == "auto" and config.student.candidates is None
+    assert config.label_model.name == "auto" and config.label_model.use_valid_labels
+    assert RunConfig(student={"candidates": ["logreg/tfidf/all"]}).student.candidates == ["logreg/tfidf/all"]

@@ -34,6 +34,10 @@ RESULTS = {
         },
     ],
     "label_model": {"chosen": "snorkel", "metric": "accuracy", "scores": {"majority": 0.825, "snorkel": 0.8417}},
+    "student": {
+        "chosen": "logreg/tfidf/covered", "metric": "accuracy", "fit_rows": 1500,
+        "scores": {"logreg/minilm/covered": 0.86, "logreg/tfidf/covered": 0.9},
+    },
     "metrics": [
         {"program_set": "10 programs", "model": "label model", "split": "valid", "accuracy": 0.84, "macro_f1": 0.83, "binary_f1": 0.8},
         {"program_set": "10 programs", "model": "student", "split": "test", "accuracy": 0.88, "macro_f1": 0.87},
@@ -64,6 +68,7 @@ def test_full_report_has_every_section_in_order():
         "## Programs (2)",
         "### Quarantined programs",
         "## Label model",
+        "## Student",
         "## Metrics",
         "## Cost",
         "## Timings",
@@ -146,3 +151,11 @@ def test_cost_section_lists_every_call_with_its_purpose():
     text = render_report({"cost": {"ledger": ledger, "full_labeling": {"model": "gpt-3.5-turbo", "n_rows": 1000, "dollars": 0.5}}})
     assert "| 1 | supplement | gpt-4 | 100 | 50 | $0.0060 | no | 1.50 |" in text
     assert "| 2 | code | gpt-3.5-turbo | 300 | 200 | $0.0004 | yes | 0.00 |" in text
+
+
+def test_student_section_names_the_choice_and_the_candidates():
+    lines = _lines(render_report({"student": RESULTS["student"]}))
+    assert "Chosen: **logreg/tfidf/covered** (best validation accuracy), trained on 1,500 rows." in lines
+    assert "| logreg/tfidf/covered ✓ | 0.9000 |" in lines and "| logreg/minilm/covered | 0.8600 |" in lines
+    fixed = _lines(render_report({"student": {"chosen": "mlp/minilm/covered", "scores": {}}}))
+    assert "Chosen: **mlp/minilm/covered** (fixed in the config)." in fixed

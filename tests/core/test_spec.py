@@ -79,6 +79,8 @@ def test_parse_spec_minimal_and_class_index():
         ({"examples": [{"fields": {"text": "hi"}, "label": "shipping"}]}, "unknown class 'shipping'"),
         ({"colour": "blue"}, "colour"),
         ({"name": "has spaces"}, "name"),
+        ({"metric": "auc"}, "metric"),
+        ({"classes": [{"name": "a"}, {"name": "b"}, {"name": "c"}], "metric": "binary_f1"}, "needs exactly 2 classes, but 3"),
     ],
 )
 def test_parse_spec_rejects_bad_specs(change, message):
@@ -97,3 +99,8 @@ def test_load_spec_errors(tmp_path):
     listed.write_text("- a\n- b\n", encoding="utf-8")
     with pytest.raises(InputError, match="expected a YAML mapping"):
         load_spec(listed)
+
+
+def test_the_selection_metric_defaults_to_accuracy_and_sms_chooses_by_spam_f1():
+    assert parse_spec(MINIMAL).metric == "accuracy"
+    assert load_spec("sms").metric == "binary_f1"

@@ -168,3 +168,45 @@ def test_distill_and_predict_with_a_fixed_student_is_unchanged(labeled_run):
     )
     assert result["chosen"] == {"model": "logreg", "features": "tfidf", "rows": "all"}
     assert result["n_train_rows"] == 200 and result["valid_scores"] == {}
+
+
+def test_a_capped_student_is_fitted_on_a_sample_and_predicts_every_row(labeled_run, monkeypatch):
+    import alchemist_core.training as training
+
+    data, run, labels, shards, tmp_path = labeled_run
+    monkeypatch.setattr(training, "PREDICT_CHUNK_ROWS", 37)  # several chunks for the rows left out of the fit
+    settings = {**SETTINGS, "model": "logreg", "features": "tfidf", "covered_only": False, "max_train_rows": 120}
+    result = distill_and_predict(
+        labels=labels, data=data, shards=shards, fields=["text"], settings=settings,
+        splits={"train": "train", "valid": "valid", "test": "test"}, cache=open_storage(str(tmp_path / "cache")), run=run, seed=0,
+    )
+    assert result["n_train_rows"] == 120
+    assert run.read_json("student", "student.json")["fit_rows"] == 120
+    train = run.read_table("student", "predictions", "train.parquet")
+    expected_ids = data.read_table(shards["train"][0]).column("row_id").to_pylist()
+    assert train.column("row_id").to_pylist() == expected_ids  # all 200 rows, in order, none dropped
+    gold = data.read_table("gold/train.parquet").column("label").to_numpy()
+    assert (train.column("label").to_numpy() == gold).mean() > 0.9  # the 80 unsampled rows are predicted too
+    proba = np.column_stack([train.column(f"p_{k}").to_numpy() for k in range(2)])
+    assert np.allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_auto_without_valid_labels_falls_back_to_a_logistic_student(labeled_run):
+    data, run, labels, shards, tmp_path = labeled_run
+    settings = {**SETTINGS, "features": "tfidf"}
+    result = distill_and_predict(
+        labels=labels, data=data, shards={"train": shards["train"], "test": shards["test"]}, fields=["text"],
+        settings=settings, splits={"train": "train", "valid": "valid", "test": "test"},
+        cache=open_storage(str(tmp_path / "cache")), run=run, seed=0,
+    )
+    assert result["chosen"] == {"model": "logreg", "features": "tfidf", "rows": "covered"}
+    assert result["valid_scores"] == {}
+
+
+def test_student_names_parse_back_and_bad_ones_say_what_is_expected():
+    for choice in DEFAULT_STUDENT_CANDIDATES:
+        assert StudentChoice.parse(choice.name) == choice
+    with pytest.raises(InputError, match="model/features/rows"):
+        StudentChoice.parse("logreg-tfidf")
+    with pytest.raises(InputError, match="rows must be one of"):
+        StudentChoice.parse("logreg/tfidf/some")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -62,3 +63,42 @@ def test_without_a_shard_digest_nothing_is_cached(tmp_path, shard):
                          memory_mb=512, cache_root=str(tmp_path / "cache"))  # fmt: skip
     assert result["computed"] == ["paid"] and not (tmp_path / "cache" / "votes").exists()
     assert isinstance(open_storage(result["uri"]).read_table(), pa.Table)
+
+
+def _vote_shards(tmp_path, n_shards=4, n_rows=250, n_programs=5, seed=0):
+    from alchemist_core.storage import open_storage
+    from alchemist_core.votes import votes_table
+
+    rng = np.random.default_rng(seed)
+    store = open_storage(str(tmp_path / "votes"))
+    names = [f"p{j}" for j in range(n_programs)]
+    uris = []
+    for k in range(n_shards):
+        L = rng.integers(-1, 3, size=(n_rows + k, n_programs))
+        uris.append(store.write_table(votes_table([f"{k}-{i}" for i in range(len(L))], L, names), f"shard-{k}.parquet"))
+    return uris, names
+
+
+def test_a_sampled_label_matrix_is_the_same_draw_as_the_whole_one(tmp_path):
+    from alchemist_core.votes import read_label_matrix, sample_label_matrix, sample_rows
+
+    uris, names = _vote_shards(tmp_path)
+    _, L_all, _ = read_label_matrix(uris, names)
+    L, n_rows = sample_label_matrix(uris, names, max_rows=300, seed=7)
+    assert n_rows == len(L_all) == 1006
+    assert np.array_equal(L, L_all[sample_rows(n_rows, 300, 7)])
+    # Under the cap every row comes back, in order.
+    L, n_rows = sample_label_matrix(uris, names, max_rows=5000, seed=7)
+    assert np.array_equal(L, L_all) and n_rows == 1006
+
+
+def test_snorkel_fitted_on_the_sampled_read_equals_snorkel_fitted_on_every_row(tmp_path):
+    from alchemist_core.aggregate import make_label_model
+    from alchemist_core.votes import read_label_matrix, sample_label_matrix
+
+    uris, names = _vote_shards(tmp_path, seed=1)
+    _, L_all, _ = read_label_matrix(uris, names)
+    L_sample, _ = sample_label_matrix(uris, names, max_rows=400, seed=3)
+    whole = make_label_model("snorkel", 3, seed=3, n_epochs=50, max_fit_rows=400).fit(L_all)
+    sampled = make_label_model("snorkel", 3, seed=3, n_epochs=50, max_fit_rows=400).fit(L_sample)
+    assert np.array_equal(whole.predict_proba(L_all), sampled.predict_proba(L_all))

@@ -102,3 +102,27 @@ def test_same_votes_pseudolabels_and_student_whatever_the_workers(prefect_harnes
                 compared += 1
     assert compared >= 2 * (3 + 3 + 3)
     assert runs[0]["metrics"] == runs[1]["metrics"] == runs[2]["metrics"]
+
+
+def test_the_student_and_label_model_are_chosen_on_valid_and_reported(prefect_harness, demo_csv, tmp_path):
+    from flows.label_dataset import label_dataset
+
+    config = _config(
+        tmp_path, demo_csv,
+        **{"student.model": "auto", "student.candidates": ["logreg/tfidf/covered", "logreg/tfidf/all"],
+           "label_model.max_fit_rows": 300},
+    )
+    summary = label_dataset(config)
+    run = Path(summary["run_root"])
+    report = (run / "report.md").read_text()
+    student = json.loads((run / "student" / "student.json").read_text())
+    label_model = json.loads((run / "label_model" / "summary.json").read_text())
+
+    assert set(student["valid_scores"]) == {"logreg/tfidf/covered", "logreg/tfidf/all"}
+    chosen = f"{student['model']}/{student['features']}/{student['rows']}"
+    assert student["valid_scores"][chosen] == max(student["valid_scores"].values())
+    assert f"Chosen: **{chosen}** (best validation accuracy)" in report
+    # The label model is fitted on a 300-row sample of the training votes; its dev-set variants were tried.
+    assert label_model["fit_rows"] == 300 < label_model["train_rows"]
+    assert any(name.endswith("+valid") for name in label_model["valid_scores"])
+    assert label_model["metric"] == "accuracy"
