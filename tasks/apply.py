@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import threading
+import uuid
 from typing import Any, Iterator
 
 from prefect import task
@@ -11,17 +13,74 @@ from prefect.logging import get_run_logger
 from tasks.caching import content_policy, retry_transient
 
 
+ON_DEMAND = "local-on-demand:"
+"""Prefix of the address :func:`dask_cluster` yields for a LocalCluster started on first use."""
+
+
+class _OnDemandCluster:
+    """A LocalCluster started by the first task that needs it, shared by the flow's tasks."""
+
+    def __init__(self, n_workers: int) -> None:
+        self.n_workers = n_workers
+        self._lock = threading.Lock()
+        self._cluster: Any = None
+
+    def address(self) -> str:
+        with self._lock:
+            if self._cluster is None:
+                from distributed import LocalCluster
+
+                # One thread per worker: programs are CPU-bound Python, parallel only across processes.
+                self._cluster = LocalCluster(
+                    n_workers=self.n_workers, threads_per_worker=1, processes=True, dashboard_address=None
+                )
+            return self._cluster.scheduler_address
+
+    @property
+    def started(self) -> bool:
+        return self._cluster is not None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._cluster is not None:
+                self._cluster.close()
+                self._cluster = None
+
+
+_ON_DEMAND: dict[str, _OnDemandCluster] = {}
+
+
 @contextlib.contextmanager
 def dask_cluster(address: str | None, n_workers: int) -> Iterator[str]:
-    """Yield a scheduler address: the given one, ``"synchronous"``, or a LocalCluster's for the run."""
+    """Yield a scheduler address: the given one, ``"synchronous"``, or a LocalCluster's for the run.
+
+    Without an address the LocalCluster starts only when a task first asks for it (see
+    :func:`resolve_address`), so a run whose program application is all cache hits starts no
+    worker processes; it is closed when the block ends.
+    """
     if address:
         yield address
         return
-    from distributed import LocalCluster
+    token = f"{ON_DEMAND}{n_workers}:{uuid.uuid4().hex}"
+    cluster = _ON_DEMAND[token] = _OnDemandCluster(n_workers)
+    try:
+        yield token
+    finally:
+        _ON_DEMAND.pop(token, None)
+        cluster.close()
 
-    # One thread per worker: programs are CPU-bound Python, parallel only across processes.
-    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        yield cluster.scheduler_address
+
+def resolve_address(address: str) -> str:
+    """The scheduler address to connect to, starting the flow's on-demand LocalCluster if needed."""
+    if not address.startswith(ON_DEMAND):
+        return address
+    cluster = _ON_DEMAND.get(address)
+    if cluster is None:
+        raise RuntimeError(
+            f"the on-demand LocalCluster {address!r} belongs to a flow run that has ended; "
+            "rerun the flow, or set dask.address to a running scheduler"
+        )
+    return cluster.address()
 
 
 # Where programs run does not change their votes (and a LocalCluster's address changes every run).
@@ -67,7 +126,7 @@ def apply_programs(
     else:
         from distributed import Client
 
-        with Client(dask_address, set_as_default=False) as client:
+        with Client(resolve_address(dask_address), set_as_default=False) as client:
             results = client.gather([client.submit(apply_shard, *args, pure=False, **options) for args, options in calls])
     ran = sum(len(r["computed"]) for r in results)
     logger.info(

@@ -58,3 +58,34 @@ def test_only_what_depends_on_a_change_is_recomputed(prefect_harness, small_demo
     assert states["fit-label-model"] == {"Cached"} and states["predict-labels"] == {"Cached"}
     assert len(_vote_cache(root)) == len(after) + 25
     assert recoded["metrics"] == edited["metrics"]
+
+
+def test_the_local_cluster_starts_only_when_programs_must_run(prefect_harness, small_demo_csv, quick_library, tmp_path, monkeypatch):
+    import distributed
+
+    started = []
+    real = distributed.LocalCluster
+
+    def counting(*args, **kwargs):
+        started.append(kwargs.get("n_workers"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(distributed, "LocalCluster", counting)
+    overrides = {"student.enabled": False, "dask.address": None, "dask.n_workers": 1}
+    config = load_config(overrides=small_settings(str(tmp_path / "runs"), small_demo_csv, quick_library, **overrides))
+    first, states = _run(config)
+    assert started == [1] and states["apply-programs"] == {"Completed"}
+    # Every batch is a cache hit: no worker process is started at all.
+    again, states = _run(config)
+    assert started == [1] and states["apply-programs"] == {"Cached"}
+    assert again["metrics"] == first["metrics"]
+
+
+def test_an_on_demand_cluster_outside_its_flow_says_so():
+    from tasks.apply import ON_DEMAND, dask_cluster, resolve_address
+
+    assert resolve_address("tcp://10.0.0.1:8786") == "tcp://10.0.0.1:8786"
+    with dask_cluster(None, 1) as address:
+        assert address.startswith(ON_DEMAND)
+    with pytest.raises(RuntimeError, match="flow run that has ended"):
+        resolve_address(address)
