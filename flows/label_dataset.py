@@ -25,7 +25,7 @@ from tasks.run import collect_votes, curate_programs, import_weak_votes, plan_sh
 
 GENERATE_CORE = ("alchemist_core.generate", "alchemist_core.generators.offline", "alchemist_core.generators.offline_mining",
                  "alchemist_core.generators.offline_prototypes", "alchemist_core.generators.offline_render",
-                 "alchemist_core.generators.offline_terms", "alchemist_core.generators.openai",
+                 "alchemist_core.generators.offline_terms", "alchemist_core.generators.openai", "alchemist_core.generators.repair",
                  "alchemist_core.generators.library", "alchemist_core.prompts", "alchemist_core.apply", "alchemist_core.policy")
 APPLY_CORE = ("alchemist_core.votes", "alchemist_core.apply", "alchemist_core.sandbox", "alchemist_core.sandbox_worker", "alchemist_core.policy")
 AGGREGATE_CORE = ("alchemist_core.aggregate", "alchemist_core.pseudolabels", "alchemist_core.votes")

@@ -28,7 +28,7 @@ from tasks.images import (
 from tasks.run import collect_votes, curate_programs, start_run
 
 FEATURES_CORE = ("alchemist_core.image_pipeline", "alchemist_core.clip_features", "alchemist_core.images", "alchemist_core.concepts")
-GENERATE_CORE = ("alchemist_core.image_pipeline", "alchemist_core.generators.concept_programs", "alchemist_core.prompts",
+GENERATE_CORE = ("alchemist_core.image_pipeline", "alchemist_core.generators.concept_programs", "alchemist_core.generators.repair", "alchemist_core.prompts",
                  "alchemist_core.concepts", "alchemist_core.apply", "alchemist_core.policy")
 APPLY_CORE = ("alchemist_core.votes", "alchemist_core.apply", "alchemist_core.sandbox", "alchemist_core.sandbox_worker", "alchemist_core.policy")
 AGGREGATE_CORE = ("alchemist_core.aggregate", "alchemist_core.pseudolabels", "alchemist_core.votes")

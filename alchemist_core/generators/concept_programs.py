@@ -27,17 +27,19 @@ from __future__ import annotations
 import logging
 import textwrap
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
 from alchemist_core.apply import validate_program
 from alchemist_core.concepts import ConceptSet
-from alchemist_core.digest import digest_json
-from alchemist_core.errors import InputError, ProgramError
+from alchemist_core.errors import InputError
 from alchemist_core.generators.base import GenerationContext, GenerationResult, RejectedProgram
 from alchemist_core.programs import ABSTAIN, LabelingProgram, ProgramSet
 from alchemist_core.sandbox import SandboxLimits
+
+if TYPE_CHECKING:
+    from alchemist_core.generators.repair import LLMCandidate
 
 logger = logging.getLogger(__name__)
 
@@ -327,18 +329,6 @@ def _plain(text: str) -> str:
 # -- the LLM writes them ---------------------------------------------------------------------
 
 
-@dataclass
-class _Request:
-    index: int
-    name: str
-    temperature: float
-    seed: int
-    messages: list[dict[str, str]]
-    prompt_digest: str
-    repairs: int = 0
-    completions: list[Any] = field(default_factory=list)
-
-
 class ConceptLLMGenerator:
     """Concept programs written by an LLM through any OpenAI-compatible endpoint.
 
@@ -392,8 +382,8 @@ class ConceptLLMGenerator:
         LLMError
             When every candidate failed because of the endpoint.
         """
-        from alchemist_core.llm import ChatRequest, LLMError
-        from alchemist_core.prompts import concept_program_messages, extract_program_source, repair_messages
+        from alchemist_core.generators.repair import LLMCandidate, request_programs
+        from alchemist_core.prompts import concept_program_messages
 
         if context.n_programs < 1:
             raise InputError(f"n_programs must be >= 1, got {context.n_programs}")
@@ -406,59 +396,25 @@ class ConceptLLMGenerator:
         pending = []
         for index in range(context.n_programs):
             messages = concept_program_messages(context.spec, self.concept_set, variant=index)
-            pending.append(_Request(
+            pending.append(LLMCandidate.ask(
                 index, f"llm_concept_p{index:02d}", self.temperatures[index % len(self.temperatures)],
-                context.seed + index, messages, digest_json(messages),
+                context.seed + index, messages,
             ))  # fmt: skip
-        accepted: list[tuple[int, LabelingProgram]] = []
-        rejected: list[RejectedProgram] = []
-        errors: list[Any] = []
-        seen_sources: set[str] = set()
-        seen_votes: set[bytes] = set()
-        n_duplicates = 0
-        completions: list[Any] = []
-        while pending:
-            requests = [
-                ChatRequest(r.messages, "code" if r.repairs == 0 else "repair", model=self.model,
-                            temperature=r.temperature, seed=r.seed, n_sample=r.index, refresh=self.refresh)
-                for r in pending
-            ]  # fmt: skip
-            results = self.client.try_complete_many(requests)
-            still = []
-            for request, result in zip(pending, results):
-                if isinstance(result, LLMError):
-                    errors.append(result)
-                    rejected.append(RejectedProgram(request.name, f"LLM call failed: {result}"))
-                    continue
-                request.completions.append(result)
-                completions.append(result)
-                try:
-                    source = extract_program_source(result.text)
-                    program = LabelingProgram(request.name, source)
-                except ProgramError as error:
-                    source, reason, votes = "", str(error), None
-                else:
-                    report = validate_program(program, sample, self.concept_set.n_classes, limits=self.limits)
-                    reason, votes = (None if report.ok else report.reason or "failed validation"), report.votes
-                if reason is None:
-                    key = "\n".join(line.rstrip() for line in source.strip().splitlines() if line.strip())
-                    if key in seen_sources or votes.tobytes() in seen_votes:
-                        n_duplicates += 1
-                        continue
-                    seen_sources.add(key)
-                    seen_votes.add(votes.tobytes())
-                    accepted.append((request.index, LabelingProgram(request.name, source, self._origin(request))))
-                elif request.repairs < self.max_repairs:
-                    request.messages = repair_messages(request.messages, result.text, reason)
-                    request.repairs += 1
-                    still.append(request)
-                else:
-                    repairs = f" (after {request.repairs} repair(s))" if request.repairs else ""
-                    rejected.append(RejectedProgram(request.name, reason + repairs, source))
-            pending = still
-        if not accepted and errors and len(errors) == context.n_programs:
-            raise errors[0]
-        programs = tuple(program for _, program in sorted(accepted, key=lambda item: item[0]))
+        outcome = request_programs(
+            self.client,
+            pending,
+            model=self.model,
+            rows=sample,
+            n_classes=self.concept_set.n_classes,
+            limits=self.limits,
+            max_repairs=self.max_repairs,
+            refresh=self.refresh,
+            empty_votes_match=True,
+        )
+        rejected, n_duplicates, completions = outcome.rejected, outcome.n_duplicates, outcome.completions
+        if not outcome.accepted and outcome.errors and len(outcome.errors) == context.n_programs:
+            raise outcome.errors[0]
+        programs = outcome.programs(self._origin)
         dollars = sum(c.dollars for c in completions)
         logger.info(
             "concept_openai: %d of %d candidates accepted, %d rejected, %d duplicates, $%.4f",
@@ -478,19 +434,7 @@ class ConceptLLMGenerator:
             },
         )
 
-    def _origin(self, request: _Request) -> dict[str, Any]:
-        completions = request.completions
-        return {
-            "generator": self.name,
-            "model": self.model,
-            "concept_set": self.concept_set.digest,
-            "prompt_digest": request.prompt_digest,
-            "temperature": request.temperature,
-            "seed": request.seed,
-            "sample": request.index,
-            "prompt_tokens": sum(c.prompt_tokens for c in completions),
-            "completion_tokens": sum(c.completion_tokens for c in completions),
-            "dollars": sum(c.dollars for c in completions),
-            "cached": all(c.cached for c in completions),
-            "repairs": request.repairs,
-        }
+    def _origin(self, candidate: LLMCandidate) -> dict[str, Any]:
+        from alchemist_core.generators.repair import candidate_origin
+
+        return candidate_origin(candidate, generator=self.name, model=self.model, concept_set=self.concept_set.digest)

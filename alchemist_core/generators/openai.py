@@ -14,21 +14,19 @@ costs nothing.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Sequence
 
-from alchemist_core.apply import validate_program
 from alchemist_core.digest import digest_json
-from alchemist_core.errors import InputError, ProgramError
+from alchemist_core.errors import InputError
 from alchemist_core.generators.base import GenerationContext, GenerationResult, RejectedProgram
+from alchemist_core.generators.repair import LLMCandidate, candidate_origin, request_programs
 from alchemist_core.llm.client import ChatRequest, Completion, LLMClient, LLMError
-from alchemist_core.programs import LabelingProgram, ProgramSet
+from alchemist_core.programs import ProgramSet
 from alchemist_core.prompts import (
     SUPPLEMENT_KINDS,
     SUPPLEMENT_REQUESTS,
     code_messages,
-    extract_program_source,
-    repair_messages,
     supplement_from_spec,
     supplement_messages,
 )
@@ -48,19 +46,6 @@ class _Supplement:
     text: str
     source: str  # "spec" or "llm"
     completion: Completion | None = None
-
-
-@dataclass
-class _Candidate:
-    index: int
-    name: str
-    kind: str
-    temperature: float
-    seed: int
-    messages: list[dict[str, str]]
-    prompt_digest: str
-    repairs: int = 0
-    completions: list[Completion] = field(default_factory=list)
 
 
 class OpenAIGenerator:
@@ -143,7 +128,7 @@ class OpenAIGenerator:
 
         rejected: list[RejectedProgram] = []
         llm_errors: list[LLMError] = []
-        pending: list[_Candidate] = []
+        pending: list[LLMCandidate] = []
         for index, (kind, temperature, seed, variant) in enumerate(plan):
             name = f"llm_p{index:02d}_{kind}"
             if kind in supplement_errors:
@@ -158,62 +143,27 @@ class OpenAIGenerator:
                 supplement_kind=kind if supplement else None,
                 variant=variant,
             )
-            pending.append(_Candidate(index, name, kind, temperature, seed, messages, digest_json(messages)))
+            pending.append(LLMCandidate.ask(index, name, temperature, seed, messages))
 
-        accepted: list[tuple[int, LabelingProgram]] = []
-        seen_sources: dict[str, str] = {}
-        seen_votes: dict[bytes, str] = {}
-        n_duplicates = 0
+        outcome = request_programs(
+            self.client,
+            pending,
+            model=self.code_model,
+            rows=context.sample_rows,
+            n_classes=spec.n_classes,
+            limits=self.limits,
+            max_repairs=self.max_repairs,
+            refresh=self.refresh,
+            log=logger,
+        )
+        rejected += outcome.rejected
+        llm_errors += outcome.errors
+        n_duplicates = outcome.n_duplicates
         all_completions = [s.completion for s in supplements.values() if s.completion is not None]
-        while pending:
-            requests = [
-                ChatRequest(
-                    c.messages,
-                    "code" if c.repairs == 0 else "repair",
-                    model=self.code_model,
-                    temperature=c.temperature,
-                    seed=c.seed,
-                    n_sample=c.index,
-                    refresh=self.refresh,
-                )
-                for c in pending
-            ]
-            results = self.client.try_complete_many(requests)
-            still_pending = []
-            for candidate, result in zip(pending, results):
-                if isinstance(result, LLMError):
-                    llm_errors.append(result)
-                    rejected.append(RejectedProgram(candidate.name, f"LLM call failed: {result}"))
-                    continue
-                candidate.completions.append(result)
-                all_completions.append(result)
-                source, reason, votes = self._check(candidate, result.text, spec, context)
-                if reason is None:
-                    duplicate_of = seen_sources.get(_source_key(source))
-                    if duplicate_of is None and votes is not None and len(votes):
-                        duplicate_of = seen_votes.get(votes.tobytes())
-                    if duplicate_of is not None:
-                        n_duplicates += 1
-                        logger.info("dropping %s: duplicate of %s", candidate.name, duplicate_of)
-                        continue
-                    seen_sources[_source_key(source)] = candidate.name
-                    if votes is not None and len(votes):
-                        seen_votes[votes.tobytes()] = candidate.name
-                    origin = self._origin(candidate, supplements.get(candidate.kind))
-                    accepted.append((candidate.index, LabelingProgram(candidate.name, source, origin)))
-                elif candidate.repairs < self.max_repairs:
-                    logger.info("%s rejected (%s); asking for a repair", candidate.name, reason)
-                    candidate.messages = repair_messages(candidate.messages, result.text, reason)
-                    candidate.repairs += 1
-                    still_pending.append(candidate)
-                else:
-                    repairs = f" (after {candidate.repairs} repair(s))" if candidate.repairs else ""
-                    rejected.append(RejectedProgram(candidate.name, reason + repairs, source))
-            pending = still_pending
-
-        if not accepted and llm_errors and len(llm_errors) == context.n_programs:
+        all_completions += outcome.completions
+        if not outcome.accepted and llm_errors and len(llm_errors) == context.n_programs:
             raise llm_errors[0]
-        programs = tuple(program for _, program in sorted(accepted, key=lambda item: item[0]))
+        programs = outcome.programs(lambda candidate: self._origin(candidate, plan[candidate.index][0], supplements))
         details = self._details(context, supplements, all_completions, len(programs), len(rejected))
         logger.info(
             "openai generator: %d of %d candidates accepted, %d rejected, %d duplicates, $%.4f spent",
@@ -271,34 +221,9 @@ class OpenAIGenerator:
                 supplements[kind] = _Supplement(result.text.strip(), "llm", result)
         return supplements, errors
 
-    def _check(
-        self, candidate: _Candidate, reply: str, spec: TaskSpec, context: GenerationContext
-    ) -> tuple[str, str | None, Any]:
-        """(source, rejection reason or None, votes on the sample rows) of one reply."""
-        try:
-            source = extract_program_source(reply)
-            program = LabelingProgram(candidate.name, source)
-        except ProgramError as error:
-            return "", str(error), None
-        report = validate_program(program, context.sample_rows, spec.n_classes, limits=self.limits)
-        return source, (None if report.ok else report.reason or "failed validation"), report.votes
-
-    def _origin(self, candidate: _Candidate, supplement: _Supplement | None) -> dict[str, Any]:
-        completions = candidate.completions
-        origin: dict[str, Any] = {
-            "generator": self.name,
-            "model": self.code_model,
-            "supplement_kind": candidate.kind,
-            "prompt_digest": candidate.prompt_digest,
-            "temperature": candidate.temperature,
-            "seed": candidate.seed,
-            "sample": candidate.index,
-            "prompt_tokens": sum(c.prompt_tokens for c in completions),
-            "completion_tokens": sum(c.completion_tokens for c in completions),
-            "dollars": sum(c.dollars for c in completions),
-            "cached": all(c.cached for c in completions),
-            "repairs": candidate.repairs,
-        }
+    def _origin(self, candidate: LLMCandidate, kind: str, supplements: dict[str, _Supplement]) -> dict[str, Any]:
+        origin = candidate_origin(candidate, generator=self.name, model=self.code_model, supplement_kind=kind)
+        supplement = supplements.get(kind)
         if supplement is not None:
             origin["supplement_source"] = supplement.source
             origin["supplement_digest"] = digest_json(supplement.text)
@@ -339,9 +264,3 @@ class OpenAIGenerator:
             "dollars": sum(c.dollars for c in completions),
             "supplement_dollars": sum(c.dollars for c in stage_one),
         }
-
-
-def _source_key(source: str) -> str:
-    """Digest of the source with trailing whitespace and blank lines ignored."""
-    lines = [line.rstrip() for line in source.strip().splitlines()]
-    return digest_json([line for line in lines if line])
