@@ -139,23 +139,16 @@ def student_predictions(
     ``student_root`` is the ``student/`` folder of a run; ``cache`` (a cache root) keeps the
     embeddings of MiniLM features.
     """
-    import pickle
-
     from alchemist_core.distill import load_student
-    from alchemist_core.features import embed_with_cache
-    from alchemist_core.training import row_texts
+    from alchemist_core.training import row_texts, stored_student_inputs
 
-    meta = student_root.read_json("student.json")
     row_ids: list[Any] = []
     texts: list[str] = []
     for shard in shards:
         table = data.read_table(shard, columns=["row_id", *fields])
         row_ids.extend(table.column("row_id").to_pylist())
         texts.extend(row_texts(table, fields))
-    if meta["features"] == "tfidf":
-        X = pickle.loads(student_root.read_bytes("featurizer.pkl")).transform(texts)
-    else:
-        X = embed_with_cache(texts, cache.child("embeddings") if cache else None, encoder=meta["encoder"])
+    X = stored_student_inputs(student_root, texts, embeddings=cache.child("embeddings") if cache else None)
     proba = load_student(student_root).predict_proba(X)  # (n_rows, n_classes)
     columns = {
         "row_id": pa.array(row_ids, type=pa.string()),

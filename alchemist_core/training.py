@@ -485,14 +485,28 @@ def distill_and_predict(
     }
 
 
-def predict_file(run: Storage, source: str, out: str, *, fields: Sequence[str] | None = None, format: str | None = None) -> str:
-    """Label a CSV, JSONL or Parquet file with a run's student; writes Parquet or CSV to ``out``."""
+def stored_student_inputs(student_root: Storage, texts: Sequence[str], *, embeddings: Storage | None = None) -> Any:
+    """What a stored student reads for ``texts``: TF-IDF with its own featurizer, embeddings, or the texts.
+
+    ``student_root`` is a run's ``student/`` folder; ``embeddings`` caches MiniLM embeddings.
+    """
     import pickle
 
+    from alchemist_core.features import embed_with_cache
+
+    meta = student_root.read_json("student.json")
+    if meta["features"] == "tfidf":
+        return pickle.loads(student_root.read_bytes("featurizer.pkl")).transform(texts)
+    if meta["features"] == "text":
+        return list(texts)
+    return embed_with_cache(texts, embeddings, encoder=meta["encoder"])
+
+
+def predict_file(run: Storage, source: str, out: str, *, fields: Sequence[str] | None = None, format: str | None = None) -> str:
+    """Label a CSV, JSONL or Parquet file with a run's student; writes Parquet or CSV to ``out``."""
     import pandas as pd
 
     from alchemist_core.distill import load_student
-    from alchemist_core.features import embed_with_cache
 
     if not run.exists("student", "student.json"):
         raise InputError(f"expected a trained student under {run.uri('student')}; run the pipeline with the student enabled first")
@@ -507,12 +521,7 @@ def predict_file(run: Storage, source: str, out: str, *, fields: Sequence[str] |
     if missing:
         raise InputError(f"{source} lacks the student's input fields {missing}; it has {list(frame.columns)}")
     texts = row_texts(pa.Table.from_pandas(frame[fields], preserve_index=False), fields)
-    if meta["features"] == "tfidf":
-        X = pickle.loads(run.read_bytes("student", "featurizer.pkl")).transform(texts)
-    elif meta["features"] == "text":
-        X = texts
-    else:
-        X = embed_with_cache(texts, None, encoder=meta["encoder"])
+    X = stored_student_inputs(run.child("student"), texts)
     student = load_student(run, "student")
     proba = student.predict_proba(X)
     spec_classes = [c["name"] for c in run.read_json("spec.json")["classes"]]

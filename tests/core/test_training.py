@@ -210,3 +210,21 @@ def test_student_names_parse_back_and_bad_ones_say_what_is_expected():
         StudentChoice.parse("logreg-tfidf")
     with pytest.raises(InputError, match="rows must be one of"):
         StudentChoice.parse("logreg/tfidf/some")
+
+
+def test_a_stored_student_reads_what_it_was_trained_on(labeled_run):
+    from alchemist_core.training import stored_student_inputs
+
+    data, run, labels, shards, tmp_path = labeled_run
+    settings = {**SETTINGS, "model": "logreg", "features": "tfidf"}
+    distill_and_predict(
+        labels=labels, data=data, shards=shards, fields=["text"], settings=settings,
+        splits={"train": "train", "valid": "valid", "test": "test"}, cache=open_storage(str(tmp_path / "cache")), run=run, seed=0,
+    )
+    texts = ["free money now", "lovely song wow"]
+    X = stored_student_inputs(run.child("student"), texts)
+    assert X.shape[0] == 2 and X.shape[1] > 100  # the run's own TF-IDF vocabulary
+    # A fine-tuned encoder reads the texts themselves.
+    meta = run.read_json("student", "student.json")
+    run.write_json({**meta, "features": "text"}, "student", "student.json")
+    assert stored_student_inputs(run.child("student"), texts) == texts
