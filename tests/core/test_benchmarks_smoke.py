@@ -81,7 +81,7 @@ def test_label_model_scale_reports_peak_memory_and_agreement(tmp_path):
 
 @pytest.mark.slow
 def test_end_to_end_runs_the_flow_twice_and_the_rerun_is_cached(tmp_path):
-    stdout, result = _run("end_to_end", tmp_path, "--no-student")
+    stdout, result = _run("end_to_end", tmp_path)
     tables = _tables(stdout)
     assert len(tables) == 2, stdout
     assert "unchanged rerun" in stdout
@@ -89,6 +89,10 @@ def test_end_to_end_runs_the_flow_twice_and_the_rerun_is_cached(tmp_path):
     for task in ("generate-programs", "apply-programs", "fit-label-model", "predict-labels"):
         assert set(rerun[task]["states"]) == {"Cached"}, (task, rerun[task])
     assert result["metrics"]["label_model.test.accuracy"] > 0.5
+    # The distillation run: its own run folder, the votes from the vote cache, a student trained.
+    assert set(result["student_tasks"]["distill-student"]["states"]) == {"Completed"}
+    assert set(result["student_tasks"]["apply-programs"]["states"]) == {"Completed"}
+    assert "distillation (tfidf + logreg)" in stdout
 
 
 @pytest.mark.slow
