@@ -12,8 +12,9 @@ Part 1, one worker. The same 10 keyword programs run over the same synthetic 30-
 All three must give the same label matrix. The table shows rows per second and the ratio to
 Snorkel.
 
-Part 2, Dask scaling. The rows are written as Parquet shards; a ``LocalCluster`` with two
-worker processes (one thread each) runs :func:`alchemist_core.votes.apply_shard` on every
+Part 2, Dask scaling. The rows are written as Parquet shards; the pipeline's ``LocalCluster``
+(:func:`alchemist_core.cluster.start_local_cluster`) with two worker processes (one thread
+each) runs :func:`alchemist_core.votes.apply_shard` on every
 shard, each worker reading its own shards and writing their vote shards, first pinned to one
 worker, then spread over both (interleaved, best of ``--repeats``).
 
@@ -180,8 +181,9 @@ def dask_scaling(n_shards: int, shard_rows: int, repeats: int, seed: int, workdi
     with one worker, 2.0 with two on two idle cores. With the same CPU seconds per run, any
     gap between the speed-up and 2.0 is CPU time the machine gave to other jobs.
     """
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
+    from alchemist_core.cluster import start_local_cluster
     from alchemist_core.votes import apply_shard
 
     # The scheduler runs in this process; its INFO chatter would bury the tables.
@@ -191,9 +193,8 @@ def dask_scaling(n_shards: int, shard_rows: int, repeats: int, seed: int, workdi
     options = dict(n_classes=N_CLASSES, fields=["text"], program_seconds=30.0, memory_mb=2048)
     cpu: dict[str, list[float]] = {"1 worker": [], "2 workers": []}
 
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
-    ) as cluster, Client(cluster) as client:
+    # The cluster the pipeline starts when no scheduler is given (alchemist_core.cluster).
+    with start_local_cluster(2, silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
         addresses = sorted(client.scheduler_info()["workers"])
 
         def run_on(n_workers: int, record: list[float] | None) -> Callable[[], int]:

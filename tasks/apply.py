@@ -28,12 +28,9 @@ class _OnDemandCluster:
     def address(self) -> str:
         with self._lock:
             if self._cluster is None:
-                from distributed import LocalCluster
+                from alchemist_core.cluster import start_local_cluster
 
-                # One thread per worker: programs are CPU-bound Python, parallel only across processes.
-                self._cluster = LocalCluster(
-                    n_workers=self.n_workers, threads_per_worker=1, processes=True, dashboard_address=None
-                )
+                self._cluster = start_local_cluster(self.n_workers)
             return self._cluster.scheduler_address
 
     @property
