@@ -33,10 +33,6 @@ class _OnDemandCluster:
                 self._cluster = start_local_cluster(self.n_workers)
             return self._cluster.scheduler_address
 
-    @property
-    def started(self) -> bool:
-        return self._cluster is not None
-
     def close(self) -> None:
         with self._lock:
             if self._cluster is not None:
