@@ -2,7 +2,7 @@
 
 ```
 <root>/datasets/<dataset-digest-12>/      ingested shards, gold labels (shared by runs)
-<root>/cache/{embeddings,llm}/            content-addressed caches
+<root>/cache/{votes,embeddings,clip,llm}/ content-addressed caches (alchemist_core.cache_admin prunes them)
 <root>/runs/<run-id>/manifest.json        config, digests, versions, timings
                      spec.json, config.json
                      programs/<name>.py + programs/manifest.json

@@ -340,6 +340,45 @@ def _cmd_annotate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_cache(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    from alchemist_core.cache_admin import cache_usage, prune_cache
+    from alchemist_core.storage import open_storage
+
+    root = open_storage(args.storage)
+
+    def when(seconds: float | None) -> str:
+        return "-" if seconds is None else datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+    if args.action == "usage":
+        print(f"{'area':<11} {'files':>9} {'size':>12}  {'oldest (UTC)':<17} {'newest (UTC)':<17} folder")
+        for area in cache_usage(root):
+            print(f"{area.area:<11} {area.n_files:>9,} {_size(area.n_bytes):>12}  {when(area.oldest):<17} {when(area.newest):<17} {area.uri}")
+        return 0
+    areas = args.areas.split(",") if args.areas else None
+    report = prune_cache(root, args.older_than, areas=areas, dry_run=args.dry_run)
+    verb = "would remove" if report.dry_run else "removed"
+    print(f"files last written before {when(report.cutoff)} UTC under {report.root}")
+    print(f"{'area':<11} {'files':>9} {verb:>13} {'size':>12} {'kept':>9}")
+    for area in report.areas:
+        print(f"{area.area:<11} {area.n_files:>9,} {area.n_removed:>13,} {_size(area.bytes_removed):>12} {area.n_kept:>9,}")
+        if area.n_undated:
+            print(f"  {area.n_undated:,} files of {area.area} kept: the store gave no modification time")
+    print(f"{verb} {report.n_removed:,} files, {_size(report.bytes_removed)}")
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    return 0
+
+
+def _size(n_bytes: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n_bytes < 1024 or unit == "GiB":
+            return f"{n_bytes:,.0f} {unit}" if unit == "B" else f"{n_bytes:,.1f} {unit}"
+        n_bytes /= 1024
+    return f"{n_bytes:,.1f} TiB"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="alchemist", description="LLM-written labeling programs, weak supervision, distillation.")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -408,6 +447,24 @@ def build_parser() -> argparse.ArgumentParser:
     annotate.add_argument("--llm-model")
     annotate.add_argument("--refresh", action="store_true", help="ignore cached replies")
     annotate.set_defaults(handler=_cmd_annotate)
+
+    cache = commands.add_parser("cache", help="what the caches under a storage root hold; prune old entries")
+    cache_actions = cache.add_subparsers(dest="action", required=True)
+    usage = cache_actions.add_parser("usage", help="files, size and age of each cache area")
+    usage.add_argument("--storage", default="./alchemist-runs", help="artifact root: a folder or s3://bucket/prefix")
+    prune = cache_actions.add_parser(
+        "prune", help="remove cache files last written longer ago than --older-than (never runs/ or datasets/)"
+    )
+    prune.add_argument("--storage", default="./alchemist-runs", help="artifact root: a folder or s3://bucket/prefix")
+    prune.add_argument("--older-than", default="30d", help="age such as 30d, 12h, 90m; 0 removes everything (default 30d)")
+    prune.add_argument(
+        "--areas",
+        help="comma-separated among votes, embeddings, clip, results, llm (default: all but llm; "
+        "pruned LLM replies cost money to ask again and may come back different)",
+    )
+    prune.add_argument("--dry-run", action="store_true", help="only count what would be removed")
+    prune.add_argument("--json", action="store_true", help="also print the report as JSON")
+    cache.set_defaults(handler=_cmd_cache)
     return parser
 
 

@@ -132,9 +132,10 @@ def test_deploy_trigger_from_the_api_and_run_on_a_worker(prefect_server, small_d
             flow_run = await client.read_flow_run(flow_run_id)
             artifacts = await client.read_artifacts(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
             relabel = await client.read_deployment_by_name("relabel/relabel-nightly")
-            return flow_run, artifacts, relabel
+            prune = await client.read_deployment_by_name("prune-cache/prune-cache-weekly")
+            return flow_run, artifacts, relabel, prune
 
-    flow_run, artifacts, relabel = asyncio.run(inspect())
+    flow_run, artifacts, relabel, prune = asyncio.run(inspect())
     assert flow_run.state.is_completed(), log[-5000:]
     run = storage / "runs" / "from-the-ui"
     assert (run / "report.md").exists() and (run / "labels" / "train").is_dir()
@@ -148,6 +149,13 @@ def test_deploy_trigger_from_the_api_and_run_on_a_worker(prefect_server, small_d
     assert [(s.schedule.cron, s.schedule.timezone, s.active) for s in relabel.schedules] == [("0 3 * * *", "UTC", True)]
     assert relabel.parameters["config"]["source_run"] == str(storage / "runs" / "nightly-source")
     assert relabel.work_pool_name == "alchemist-pool"
+    # The weekly cache prune: its schedule, and the storage filled in at deploy time.
+    assert [(s.schedule.cron, s.schedule.timezone, s.active) for s in prune.schedules] == [("0 4 * * 0", "UTC", True)]
+    assert prune.parameters == {"config": {"storage": str(storage), "older_than": "30d"}}
+    assert prune.parameter_openapi_schema["properties"]["config"]["$ref"] == "#/definitions/PruneConfig"
+    assert set(prune.parameter_openapi_schema["definitions"]["PruneConfig"]["properties"]) == {
+        "storage", "older_than", "areas", "dry_run"
+    }
 
 
 def test_deployment_definitions_match_the_flows():
@@ -157,12 +165,13 @@ def test_deployment_definitions_match_the_flows():
 
     import yaml
 
+    from alchemist_core.cache_admin import PruneConfig
     from alchemist_core.config import RunConfig
     from alchemist_core.relabel import RelabelConfig
 
     text = re.sub(r"\{\{ \$(\w+) \}\}", lambda m: f"/placeholder/{m.group(1).lower()}", (REPO / "prefect.yaml").read_text())
     definitions = yaml.safe_load(text)
-    models = {"label-dataset": RunConfig, "generate-programs": RunConfig, "relabel": RelabelConfig}
+    models = {"label-dataset": RunConfig, "generate-programs": RunConfig, "relabel": RelabelConfig, "prune-cache": PruneConfig}
     seen = set()
     for deployment in definitions["deployments"]:
         path, name = deployment["entrypoint"].split(":")

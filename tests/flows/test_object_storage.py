@@ -64,6 +64,20 @@ def test_run_on_s3_writes_every_artifact_there_and_reruns_from_cache(prefect_har
     # The same shards and programs: every vote came from the cache.
     assert {k for k in _keys("alchemist-test/team/labels/") if k.startswith("cache/votes/")} == votes_cached
 
+    # Pruning on S3: objects are dated by their LastModified; nothing is a day old, everything is older than zero.
+    from alchemist_core.cache_admin import cache_usage, prune_cache
+    from alchemist_core.storage import open_storage
+
+    root = open_storage(storage)
+    usage = {area.area: area for area in cache_usage(root)}
+    assert usage["votes"].n_files == len(votes_cached) and usage["votes"].newest is not None
+    assert prune_cache(root, "1d").n_removed == 0
+    report = prune_cache(root, "0", areas=["votes"])
+    assert report.n_removed == len(votes_cached)
+    after = _keys("alchemist-test/team/labels/")
+    assert not {k for k in after if k.startswith("cache/votes/")}
+    assert f"runs/{first['run_id']}/report.md" in after and any(k.startswith("prefect-results/") for k in after)
+
 
 def test_demo_source_works_with_s3_storage(prefect_harness, s3_env, quick_library):
     from flows.generate_programs import generate_programs
