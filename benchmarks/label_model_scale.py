@@ -12,14 +12,18 @@ Three steps, each in a fresh child process whose peak resident set is measured:
    (:func:`alchemist_core.votes.read_label_matrix`, the baseline); ``sampled read`` is what
    ``tasks/aggregate.py`` does (:func:`alchemist_core.votes.sample_label_matrix`): it draws
    the same sample the model would draw, one shard at a time, so both fit the same model;
-3. **agreement**: on a size where the full fit also fits in memory, the model fitted on every
+3. **scaling**: step 2 again on the first shards only (``--scaling-rows``, 1M and 3M rows by
+   default), so that with the full size the table shows how time and peak memory grow with
+   the number of rows for each read;
+4. **agreement**: on a size where the full fit also fits in memory, the model fitted on every
    row and the model fitted on a ``max_fit_rows`` sample label the same rows; the table shows
    how many pseudolabels agree and both accuracies against the true classes.
 
 Usage::
 
     python benchmarks/label_model_scale.py [--rows 10000000] [--programs 50] [--classes 5]
-        [--shard-rows 50000] [--max-fit-rows 200000] [--agreement-rows 1000000] [--quick]
+        [--shard-rows 50000] [--max-fit-rows 200000] [--scaling-rows 1000000,3000000]
+        [--agreement-rows 1000000] [--quick]
 """
 
 from __future__ import annotations
@@ -187,6 +191,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--n-epochs", type=int, default=500, help="snorkel epochs (the pipeline's default)")
     parser.add_argument(
+        "--scaling-rows", default="1000000,3000000", type=lambda text: [int(x) for x in text.split(",") if x.strip()],
+        help="smaller sizes, read from the first shards, where step 2 runs again to show how it scales ('' for none)",
+    )
+    parser.add_argument(
         "--agreement-rows", type=int, default=1_000_000, help="size where the full fit is compared with the sampled one"
     )
     parser.add_argument(
@@ -202,6 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.rows, args.programs, args.classes, args.shard_rows = 20_000, 10, 3, 5_000
         args.max_fit_rows, args.n_epochs, args.agreement_rows = 4_000, 50, 20_000
         args.agreement_programs = [10]
+        args.scaling_rows = [10_000]
     logging.basicConfig(level=logging.WARNING)
     settings = {"seed": args.seed, "n_epochs": args.n_epochs, "max_fit_rows": args.max_fit_rows}
     reads = [r.strip() for r in args.reads.split(",") if r.strip()]
@@ -231,6 +240,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"Label model at {shape}, shards of {args.shard_rows:,} rows, snorkel {args.n_epochs} epochs",
             ["step", "read s", "fit s", "predict+write s", "total s", "peak RSS", f"< {MEMORY_TARGET_GIB:g} GiB", "notes"],
             rows,
+        )
+
+        payload["scaling"] = [
+            {"rows": args.rows, "read": run["read"], "seconds": run["seconds"], "peak_rss": run["peak_rss"]}
+            for run in payload["label"]
+        ]
+        for n_rows in sorted({n for n in args.scaling_rows if 0 < n < args.rows}):
+            n_shards = -(-n_rows // args.shard_rows)
+            n_rows = min(n_shards * args.shard_rows, args.rows)
+            for read in reads:
+                run = run_in_child(label, folder, uris[:n_shards], n_rows, args.programs, args.classes, settings, read)
+                payload["scaling"].append({"rows": n_rows, "read": read, "seconds": run.seconds, "peak_rss": run.peak_rss})
+        payload["scaling"].sort(key=lambda point: (point["read"], point["rows"]))
+        print_table(
+            f"How the label step grows with rows ({args.programs} programs x {args.classes} classes, fit on at most "
+            f"{args.max_fit_rows:,} rows, the first shards of the same votes)",
+            ["read", "rows", "total s", "s per million rows", "peak RSS"],
+            [
+                [p["read"], p["rows"], f"{p['seconds']:.1f}", f"{p['seconds'] / p['rows'] * 1e6:.1f}", gib(p["peak_rss"])]
+                for p in payload["scaling"]
+            ],
         )
 
     payload["agreement"] = []

@@ -34,6 +34,18 @@ def _run(script: str, tmp_path: Path, *extra: str, timeout: float = 540) -> tupl
     return completed.stdout, json.loads(out.read_text())
 
 
+def _plot(tmp_path: Path, *inputs: str) -> str:
+    """Run plot_scaling.py on benchmark JSON; the panels it says it drew (the PNG is checked)."""
+    out = tmp_path / "scaling.png"
+    completed = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "plot_scaling.py"), *inputs, "--out", str(out)],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+    return completed.stdout.strip().split("with panels: ", 1)[1]
+
+
 def _tables(stdout: str) -> list[list[str]]:
     """The Markdown tables printed, each as its lines."""
     tables, current = [], []
@@ -50,25 +62,33 @@ def _tables(stdout: str) -> list[list[str]]:
 
 @pytest.mark.slow
 def test_apply_throughput_compares_with_snorkel_and_scales_over_dask_workers(tmp_path):
-    stdout, result = _run("apply_throughput", tmp_path)
+    stdout, result = _run("apply_throughput", tmp_path, "--sweep")
     tables = _tables(stdout)
-    assert len(tables) == 2, stdout
+    assert len(tables) == 3, stdout
     assert "vs Snorkel" in tables[0][0] and len(tables[0]) == 5  # header, rule, three methods
-    assert "speed-up" in tables[1][0] and len(tables[1]) == 4
+    assert "by rows and programs" in stdout and len(tables[1]) == 4  # header, rule, 1 and 10 programs
+    assert "speed-up" in tables[2][0] and len(tables[2]) == 4
+    assert sorted((p["rows"], p["programs"]) for p in result["sweep"]) == [(1_000, 1), (1_000, 10), (4_000, 1), (4_000, 10)]
     one = result["single_worker"]
     assert set(one["vs_snorkel"]) == {"snorkel", "bare_loop", "sandbox"}
     assert one["vs_snorkel"]["snorkel"] == pytest.approx(1.0)
     dask = result["dask"]
     assert dask["speedup"] > 0 and set(dask["parallelism"]) == {"1 worker", "2 workers"}
     assert all(seconds > 0 for runs in dask["cpu_seconds"].values() for seconds in runs)
+    assert _plot(tmp_path, "--apply", str(tmp_path / "apply_throughput.json")) == "sandbox, dask"
 
 
 @pytest.mark.slow
 def test_label_model_scale_reports_peak_memory_and_agreement(tmp_path):
     stdout, result = _run("label_model_scale", tmp_path)
     tables = _tables(stdout)
-    assert len(tables) == 2, stdout
-    assert "peak RSS" in tables[0][0] and "same pseudolabels" in tables[1][0]
+    assert len(tables) == 3, stdout
+    assert "peak RSS" in tables[0][0] and "s per million rows" in tables[1][0] and "same pseudolabels" in tables[2][0]
+    # Both reads at the full size and at the smaller one: 10,000 rows (two of the four shards).
+    assert sorted((p["read"], p["rows"]) for p in result["scaling"]) == [
+        ("all votes", 10_000), ("all votes", 20_000), ("sampled read", 10_000), ("sampled read", 20_000)
+    ]
+    assert all(p["peak_rss"] > 0 and p["seconds"] > 0 for p in result["scaling"])
     assert [run["read"] for run in result["label"]] == ["all votes", "sampled read"]
     for run in result["label"]:
         assert 0 < run["peak_rss"] < 4 * 2**30
@@ -77,6 +97,7 @@ def test_label_model_scale_reports_peak_memory_and_agreement(tmp_path):
         assert run["accuracy"] > 0.6
     assert [a["programs"] for a in result["agreement"]] == [10]
     assert 0.9 < result["agreement"][0]["agreement"] <= 1.0
+    assert _plot(tmp_path, "--label-model", str(tmp_path / "label_model_scale.json")) == "label memory, label time"
 
 
 @pytest.mark.slow
