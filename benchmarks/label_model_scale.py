@@ -246,9 +246,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             {"rows": args.rows, "read": run["read"], "seconds": run["seconds"], "peak_rss": run["peak_rss"]}
             for run in payload["label"]
         ]
-        for n_rows in sorted({n for n in args.scaling_rows if 0 < n < args.rows}):
-            n_shards = -(-n_rows // args.shard_rows)
-            n_rows = min(n_shards * args.shard_rows, args.rows)
+        # Whole shards only; a size that needs every shard is the full size, measured above.
+        for n_shards in sorted({-(-n // args.shard_rows) for n in args.scaling_rows if n > 0} - {len(uris)}):
+            if n_shards > len(uris):
+                continue
+            n_rows = n_shards * args.shard_rows
             for read in reads:
                 run = run_in_child(label, folder, uris[:n_shards], n_rows, args.programs, args.classes, settings, read)
                 payload["scaling"].append({"rows": n_rows, "read": read, "seconds": run.seconds, "peak_rss": run.peak_rss})
