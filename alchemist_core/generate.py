@@ -115,6 +115,9 @@ def generation_context(
             label = by_id.get(row["row_id"], -1)
             if label >= 0:
                 labeled.append(({f: row[f] for f in fields}, int(label)))
+    n_valid_rows = len(labeled)
     for example in spec.examples:
         labeled.append((dict(example.fields), spec.class_index(example.label)))
-    return GenerationContext(spec=spec, sample_rows=sample, labeled_rows=labeled, n_programs=n_programs, seed=seed)
+    return GenerationContext(
+        spec=spec, sample_rows=sample, labeled_rows=labeled, n_programs=n_programs, seed=seed, n_valid_rows=n_valid_rows
+    )

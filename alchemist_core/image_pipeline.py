@@ -405,7 +405,9 @@ def concept_generation_context(
         if len(labeled) > MAX_LABELED_ROWS:
             picked = np.sort(rng.choice(len(labeled), size=MAX_LABELED_ROWS, replace=False))
             labeled = [labeled[i] for i in picked]
-    return GenerationContext(spec=spec, sample_rows=sample, labeled_rows=labeled, n_programs=n_programs, seed=seed)
+    return GenerationContext(
+        spec=spec, sample_rows=sample, labeled_rows=labeled, n_programs=n_programs, seed=seed, n_valid_rows=len(labeled)
+    )
 
 
 def build_concept_generator(

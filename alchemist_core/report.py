@@ -85,6 +85,12 @@ class CostSection(TypedDict, total=False):
     full_labeling: FullLabelingEstimate
 
 
+class GenerationSection(TypedDict, total=False):
+    generator: str  # the generator's kind, e.g. "offline"
+    valid_rows_seen: int  # valid rows the programs were fitted to (0: none)
+    valid_split: str  # the valid split's name
+
+
 class ReportResults(TypedDict, total=False):
     """Everything :func:`render_report` can show; every key is optional."""
 
@@ -95,6 +101,7 @@ class ReportResults(TypedDict, total=False):
     label_model: LabelModelSection
     student: StudentSection
     metrics: Sequence[MetricRow]
+    generation: GenerationSection  # shown as a caveat under the metrics when it fitted valid rows
     cost: CostSection
     timings: Mapping[str, float]  # stage name -> seconds
 
@@ -246,6 +253,21 @@ def _metrics_section(metrics: Sequence[MetricRow]) -> str:
     return "\n".join(["## Metrics", "", _table(header, rows, ["left", "left", "left"] + ["right"] * (len(header) - 3))])
 
 
+def in_sample_caveat(generation: Mapping[str, Any] | None) -> str:
+    """A warning that valid scores are in-sample, when the generator fitted programs to valid rows ('' otherwise)."""
+    n_rows = int((generation or {}).get("valid_rows_seen") or 0)
+    if n_rows <= 0:
+        return ""
+    split = (generation or {}).get("valid_split") or "valid"
+    generator = (generation or {}).get("generator") or "program"
+    return (
+        f"**In-sample valid scores.** The {generator} generator fitted its programs to {n_rows:,} labeled rows of the "
+        f"`{split}` split. Scores on `{split}` (the programs', the label model's, the "
+        f"student's) are therefore optimistic, and so are the choices made on them; the test split, where there is one, "
+        "gives the honest figure."
+    )
+
+
 def _cost_section(cost: CostSection) -> str:
     lines = ["## Cost", ""]
     ledger = cost.get("ledger", [])
@@ -355,4 +377,6 @@ def render_report(results: Mapping[str, Any]) -> str:
     for key, render in renderers:
         if results.get(key):
             sections.append(render(results[key]))
+            if key == "metrics" and in_sample_caveat(results.get("generation")):
+                sections.append(in_sample_caveat(results.get("generation")))
     return "\n\n".join(sections) + "\n"

@@ -135,6 +135,8 @@ def collect_results(
         cost["full_labeling"] = estimate
     if programs.get("rejected"):
         summary["programs.rejected"] = len(programs["rejected"])
+    valid_rows_seen = int(programs.get("valid_rows_seen") or 0)
+    summary["generator.valid_rows_seen"] = valid_rows_seen
     summary["programs.active"] = len(votes["active"])
     summary["programs.quarantined"] = len(quarantined)
     summary["programs.dropped"] = len(votes.get("dropped", {}))
@@ -156,6 +158,7 @@ def collect_results(
         },
         "student": _student_summary(student),
         "metrics": metrics,
+        "generation": {"generator": settings["generator"]["kind"], "valid_rows_seen": valid_rows_seen, "valid_split": splits["valid"]},
         "cost": cost,
         "rejected": list(programs.get("rejected", [])),
         "dropped": [{"name": name, "reason": reason} for name, reason in votes.get("dropped", {}).items()],

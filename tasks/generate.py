@@ -94,5 +94,7 @@ def generate_programs(
         "rejected": [{"name": r.name, "reason": r.reason} for r in result.rejected],
         "n_duplicates": result.n_duplicates,
         "details": dict(result.details),
+        # Valid rows the programs were fitted to: their valid scores are in-sample (the report says so).
+        "valid_rows_seen": context.n_valid_rows if result.fitted_to_labeled_rows else 0,
     }
 

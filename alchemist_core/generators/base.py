@@ -26,6 +26,9 @@ class GenerationContext:
         How many programs to aim for.
     seed : int
         Seed for every random choice the generator makes.
+    n_valid_rows : int
+        How many of ``labeled_rows`` (the first ones) are rows of the run's valid split, the
+        split every choice is made on; the rest are the spec's examples.
     """
 
     spec: TaskSpec
@@ -33,6 +36,7 @@ class GenerationContext:
     labeled_rows: Sequence[tuple[Mapping[str, Any], int]] = ()
     n_programs: int = 10
     seed: int = 0
+    n_valid_rows: int = 0
 
 
 @dataclass(frozen=True)
@@ -46,12 +50,16 @@ class RejectedProgram:
 
 @dataclass(frozen=True)
 class GenerationResult:
-    """What a generator returns: the accepted programs and what it rejected or dropped."""
+    """What a generator returns: the accepted programs, what it rejected or dropped, and whether
+    it fitted them to the labeled rows it was given."""
 
     program_set: ProgramSet
     rejected: tuple[RejectedProgram, ...] = ()
     n_duplicates: int = 0
     details: Mapping[str, Any] = field(default_factory=dict)
+    fitted_to_labeled_rows: bool = False
+    """Whether the programs were fitted to ``context.labeled_rows`` (mined terms, thresholds,
+    prototypes): their scores on those rows, and every choice made on them, are then in-sample."""
 
 
 @runtime_checkable

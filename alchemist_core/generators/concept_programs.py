@@ -236,6 +236,7 @@ class ConceptThresholdGenerator:
             rejected=tuple(rejected),
             n_duplicates=n_duplicates,
             details={"n_candidates": len(candidates), "n_labeled_rows": int(len(y)), "concepts": concept_set.digest},
+            fitted_to_labeled_rows=len(y) > 0,
         )
 
     def _candidates(self, S: np.ndarray, y: np.ndarray) -> list[_Candidate]:

@@ -202,6 +202,7 @@ class OfflineGenerator:
             rejected=tuple(rejected),
             n_duplicates=n_duplicates,
             details=details,
+            fitted_to_labeled_rows=bool(context.labeled_rows),
         )
 
     # -- steps -------------------------------------------------------------------------------

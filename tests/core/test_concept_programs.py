@@ -84,6 +84,7 @@ def test_the_informative_concepts_get_programs_and_noise_does_not():
     generator = ConceptThresholdGenerator(CONCEPTS)
     assert isinstance(generator, ProgramGenerator)
     result = generator.generate(context)
+    assert result.fitted_to_labeled_rows
     names = result.program_set.names
     assert "concept_corners" in names and "concept_outline" in names
     assert "concept_texture" not in names
@@ -105,6 +106,7 @@ def test_the_informative_concepts_get_programs_and_noise_does_not():
 def test_without_labeled_rows_the_margins_are_generic():
     sample = [row for row, _ in synthetic_rows(30, seed=4)]
     result = ConceptThresholdGenerator(CONCEPTS).generate(GenerationContext(SPEC, sample_rows=sample, n_programs=2))
+    assert not result.fitted_to_labeled_rows
     assert result.program_set.names == ["concept_mean_all", "concept_corners"]
     assert result.program_set["concept_corners"].origin["margins"] == [DEFAULT_MARGIN, DEFAULT_MARGIN]
     assert "No labeled rows were given" in " ".join(result.program_set["concept_corners"].source.split())

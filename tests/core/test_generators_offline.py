@@ -145,6 +145,7 @@ def test_from_the_spec_alone():
     ]
     assert result.rejected == ()
     assert result.details["n_labeled_rows"] == 0
+    assert not result.fitted_to_labeled_rows  # nothing labeled to fit to
     assert all(p.origin["generator"] == "offline" for p in programs)
     spam_source = programs["offline_p02_spam_spec_keywords"].source
     # The quoted term of the rule joins the spec's keywords.
@@ -183,6 +184,7 @@ def test_spec_exemplars_count_as_labeled_rows():
     )
     result = OfflineGenerator(use_embeddings=False, limits=FAST).generate(GenerationContext(spec))
     assert result.details["n_labeled_rows"] == 6
+    assert not result.fitted_to_labeled_rows  # exemplars come from the spec, not from context.labeled_rows
     sources = {p.name: p.source for p in result.program_set}
     spam_words = next(s for n, s in sources.items() if re.search(r"_spam_(strong_)?words$", n))
     assert '"visit my",  # 3/3' in spam_words or '"my page",  # 3/3' in spam_words
@@ -212,6 +214,7 @@ def test_mines_discriminative_terms_and_labels_held_out_rows():
     assert details["labeled_class_counts"] == [16, 16]
     assert details["mined"]["spam"]["strong_terms"] + details["mined"]["spam"]["broad_terms"] >= 3
     assert details["prototypes"]["source"] == "labeled rows"
+    assert result.fitted_to_labeled_rows  # mined on the labeled rows: their scores there are in-sample
 
     sources = {p.name: p.source for p in result.program_set}
     spam_terms = "".join(s for n, s in sources.items() if "_spam_" in n and "words" in n)

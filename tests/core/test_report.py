@@ -159,3 +159,15 @@ def test_student_section_names_the_choice_and_the_candidates():
     assert "| logreg/tfidf/covered ✓ | 0.9000 |" in lines and "| logreg/minilm/covered | 0.8600 |" in lines
     fixed = _lines(render_report({"student": {"chosen": "mlp/minilm/covered", "scores": {}}}))
     assert "Chosen: **mlp/minilm/covered** (fixed in the config)." in fixed
+
+
+def test_in_sample_warning_follows_the_metrics_when_the_generator_fitted_valid_rows():
+    fitted = {**RESULTS, "generation": {"generator": "offline", "valid_rows_seen": 120, "valid_split": "valid"}}
+    text = render_report(fitted)
+    warning = "**In-sample valid scores.** The offline generator fitted its programs to 120 labeled rows of the `valid` split"
+    assert warning in text
+    # Right after the metrics table, before the cost section.
+    assert text.index("## Metrics") < text.index(warning) < text.index("## Cost")
+    # Nothing fitted (a library, an LLM, or no labeled valid rows): no warning.
+    for generation in ({"generator": "library", "valid_rows_seen": 0}, None):
+        assert "In-sample" not in render_report({**RESULTS, "generation": generation})

@@ -55,6 +55,8 @@ def test_library_run_contains_faulty_programs_and_reports(prefect_harness, demo_
     assert faults["zz_raises"]["n_errors"] > 0
     assert faults["zz_garbage"]["n_invalid"] > 0
     assert faults["zz_loops"]["timed_out"] and metrics["programs.quarantined"] == 1
+    # A library was not fitted to the valid rows: no in-sample warning.
+    assert metrics["generator.valid_rows_seen"] == 0 and "In-sample" not in report
     for name in ("zz_raises", "zz_loops", "zz_garbage"):
         assert name in report
     assert "timed out on at least one shard" in report

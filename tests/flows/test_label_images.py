@@ -98,6 +98,9 @@ def test_the_offline_demo_runs_without_any_llm(prefect_harness, tmp_path):
     assert run.read_json("concepts.json")["source"] == "demo"
     programs = run.read_json("programs", "manifest.json")["programs"]
     assert programs and all(p["origin"]["generator"] == "concept_offline" for p in programs)
+    # Its margins were fitted to the labeled valid images, and the report says the valid scores are in-sample.
+    assert summary["metrics"]["generator.valid_rows_seen"] > 0
+    assert "**In-sample valid scores.** The concept offline generator" in run.read_text("report.md")
     assert not run.exists("ledger.jsonl")
     assert "clip_zero_shot.test.worst_group_accuracy" in summary["metrics"]
     assert run.exists("student", "weights.pt")

@@ -20,19 +20,25 @@ def _run(tmp_path, shared_data, *extra: str) -> dict:
     ]
     assert cli(args) == 0
     run = tmp_path / "runs" / "r"
-    assert "## Metrics" in (run / "report.md").read_text()
-    return json.loads((run / "metrics.json").read_text())
+    report = (run / "report.md").read_text()
+    assert "## Metrics" in report
+    metrics = json.loads((run / "metrics.json").read_text())
+    # Only a generator that fitted its programs to the valid rows gets the in-sample warning.
+    assert ("**In-sample valid scores.**" in report) == (metrics["generator.valid_rows_seen"] > 0)
+    return metrics
 
 
 def test_offline_generator_on_youtube(prefect_harness, shared_data, tmp_path):
     metrics = _run(tmp_path, shared_data, "--generator", "offline", "--features", "tfidf", "--student-model", "logreg")
     assert metrics["label_model.test.accuracy"] > 0.8
     assert metrics["student.test.accuracy"] > 0.8
+    # It mined its programs on every one of youtube's 120 labeled valid rows.
+    assert metrics["generator.valid_rows_seen"] == 120
 
 
 def test_library_programs_on_youtube(prefect_harness, shared_data, tmp_path):
     metrics = _run(tmp_path, shared_data, "--generator", "library", "--library", str(LIBRARY), "--no-student")
-    assert metrics["programs.active"] == 5
+    assert metrics["programs.active"] == 5 and metrics["generator.valid_rows_seen"] == 0
     assert metrics["label_model.test.accuracy"] > 0.75
 
 
