@@ -225,11 +225,11 @@ def cache_files(root: Storage, area: str) -> list[CacheFile]:
     return sorted(files, key=lambda f: f.path)
 
 
-def cache_usage(root: Storage, areas: Sequence[str] | None = None) -> list[AreaUsage]:
-    """Files, bytes and the oldest and newest write of each area (every area by default)."""
+def cache_usage(root: Storage) -> list[AreaUsage]:
+    """Files, bytes and the oldest and newest write of every area."""
     require_root(root)
     usage = []
-    for area in check_areas(areas) if areas is not None else tuple(CACHE_AREAS):
+    for area in CACHE_AREAS:
         files = cache_files(root, area)
         times = [f.modified for f in files if f.modified is not None]
         usage.append(

@@ -191,7 +191,8 @@ def collect_image_results(
         fault = faults.get(name, {})
         row["faults"] = {"errors": fault.get("n_errors", 0), "invalid": fault.get("n_invalid", 0), "timed_out": int(bool(fault.get("timed_out")))}
         row["quarantined"] = quarantined.get(name)
-    summary["generator.valid_rows_seen"] = int(programs.get("valid_rows_seen") or 0)
+    valid_rows_seen = int(programs.get("valid_rows_seen") or 0)
+    summary["generator.valid_rows_seen"] = valid_rows_seen
     summary["programs.active"] = len(votes["active"])
     summary["programs.quarantined"] = len(quarantined)
     summary["programs.dropped"] = len(votes.get("dropped", {}))
@@ -222,7 +223,7 @@ def collect_image_results(
         "metrics": metrics,
         "generation": {
             "generator": f"concept {(settings.get('generator') or {}).get('kind', '')}".strip(),
-            "valid_rows_seen": int(programs.get("valid_rows_seen") or 0),
+            "valid_rows_seen": valid_rows_seen,
             "valid_split": roles["valid"],
         },
         "groups": group_rows,

@@ -255,11 +255,12 @@ def _metrics_section(metrics: Sequence[MetricRow]) -> str:
 
 def in_sample_caveat(generation: Mapping[str, Any] | None) -> str:
     """A warning that valid scores are in-sample, when the generator fitted programs to valid rows ('' otherwise)."""
-    n_rows = int((generation or {}).get("valid_rows_seen") or 0)
+    generation = generation or {}
+    n_rows = int(generation.get("valid_rows_seen") or 0)
     if n_rows <= 0:
         return ""
-    split = (generation or {}).get("valid_split") or "valid"
-    generator = (generation or {}).get("generator") or "program"
+    split = generation.get("valid_split") or "valid"
+    generator = generation.get("generator") or "program"
     return (
         f"**In-sample valid scores.** The {generator} generator fitted its programs to {n_rows:,} labeled rows of the "
         f"`{split}` split. Scores on `{split}` (the programs', the label model's, the "
@@ -374,9 +375,10 @@ def render_report(results: Mapping[str, Any]) -> str:
         ("cost", _cost_section),
         ("timings", _timings_section),
     )
+    caveat = in_sample_caveat(results.get("generation"))
     for key, render in renderers:
         if results.get(key):
             sections.append(render(results[key]))
-            if key == "metrics" and in_sample_caveat(results.get("generation")):
-                sections.append(in_sample_caveat(results.get("generation")))
+            if key == "metrics" and caveat:
+                sections.append(caveat)
     return "\n\n".join(sections) + "\n"
