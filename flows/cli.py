@@ -20,6 +20,8 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "data.label_field": args.label_field,
         "data.id_field": args.id_field,
         "data.split_field": args.split_field,
+        "data.split_fractions": args.split_fractions,
+        "data.split_seed": args.split_seed,
         "generator.kind": args.generator,
         "generator.n_programs": args.n_programs,
         "generator.library_path": args.library,
@@ -40,6 +42,15 @@ def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _fractions(text: str | None) -> list[float] | None:
+    if not text:
+        return None
+    try:
+        return [float(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--split-fractions expects three numbers such as 0.72,0.08,0.2, got {text!r}") from None
+
+
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="run config YAML (see configs/); flags override it")
     parser.add_argument("--spec", help="task spec YAML, or a shipped spec name (demo, youtube, sms, trec, ...)")
@@ -49,6 +60,12 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--label-field")
     parser.add_argument("--id-field")
     parser.add_argument("--split-field")
+    parser.add_argument(
+        "--split-fractions", type=_fractions,
+        help="carve train,valid,test from all rows with these fractions, e.g. 0.72,0.08,0.2 (a dataset with a single "
+        "split and no train split is carved so by default)",
+    )
+    parser.add_argument("--split-seed", type=int, help="seed of that carve (default 0)")
     parser.add_argument("--generator", choices=["offline", "library", "openai", "weak_labels"])
     parser.add_argument("--n-programs", type=int)
     parser.add_argument("--library", help="folder of program .py files (with --generator library)")

@@ -14,12 +14,19 @@ from tasks.caching import retry_transient
 
 
 @task(name="ingest-data", persist_result=False, retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient)
-def ingest_data(data: dict[str, Any], fields: list[str], class_names: list[str], storage_root: str, seed: int = 0) -> dict[str, Any]:
+def ingest_data(
+    data: dict[str, Any], fields: list[str], class_names: list[str], storage_root: str, seed: int = 0, needs_train: bool = True
+) -> dict[str, Any]:
     """Ingest ``data.source`` under ``<root>/datasets/<digest>``; a dataset already there is reused.
+
+    A dataset is carved into train / valid / test when ``data.split_fractions`` says so, or,
+    for a run that ``needs_train``, when it has a single split and no training split
+    (:func:`alchemist_core.carve.carve_fractions`).
 
     Not cached by Prefect on purpose: the dataset folder is content-addressed, so this task
     always hashes the source and finds out for itself whether anything changed.
     """
+    from alchemist_core.carve import carve_dataset, carve_digest, carve_fractions, carve_message
     from alchemist_core.demo import make_demo_dataset
     from alchemist_core.ingest import dataset_digest, ingest_dataset
 
@@ -39,6 +46,13 @@ def ingest_data(data: dict[str, Any], fields: list[str], class_names: list[str],
     read_options = dict(fields=fields, class_names=class_names, shard_rows=data["shard_rows"], **options)
     digest = dataset_digest(source, **read_options)
     manifest = ingest_dataset(source, root.child("datasets", digest[:16]), **read_options)
+    fractions = carve_fractions(manifest, data, needs_train=needs_train)
+    if fractions is not None:
+        carved = carve_digest(manifest.digest, fractions, data["split_seed"])
+        manifest = carve_dataset(
+            root.child("datasets", manifest.folder), root.child("datasets", carved[:16]), fractions=fractions, seed=data["split_seed"]
+        )
+        logger.info("carved %s with seed %d: %s", list(fractions), data["split_seed"], carve_message(manifest))
     logger.info(
         "dataset %s: %s", manifest.digest[:12], ", ".join(f"{s} {i.n_rows} rows" for s, i in manifest.splits.items())
     )
