@@ -9,7 +9,6 @@ used for a choice.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
@@ -49,10 +48,13 @@ class StudentChoice:
     model : {"logreg", "mlp", "finetune"}
     features : {"minilm", "tfidf", "text"}
         ``"text"`` (the raw texts) goes with ``"finetune"`` and only with it.
-    rows : {"covered", "all", "selftrain"}
+    rows : {"covered", "all", "selftrain", "covered+gold", "gold"}
         ``"covered"``: rows with at least one program vote. ``"all"``: every row with the
         label model's posterior (its prior on uncovered rows). ``"selftrain"``: first fit on the
         covered rows, then refit on all rows, the uncovered ones labeled by that first student.
+        ``"covered+gold"``: the covered rows plus the labeled (gold) rows, the gold rows weighted
+        up so that together they weigh as much as the pseudolabeled rows. ``"gold"``: the
+        labeled rows alone, no pseudolabel at all (the supervised floor every run is held to).
     """
 
     model: str
@@ -87,30 +89,31 @@ class StudentChoice:
         return cls(*parts)
 
 
-ROW_MODES = ("covered", "all", "selftrain")
+ROW_MODES = ("covered", "all", "selftrain", "covered+gold", "gold")
+GOLD_ROW_MODES = ("covered+gold", "gold")
+"""Row modes that train on the labeled rows' gold labels (their scores must be out of fold)."""
 
-DEFAULT_STUDENT_CANDIDATES: tuple[StudentChoice, ...] = tuple(
-    StudentChoice(model, features, rows)
-    for model, features in (("logreg", "minilm"), ("logreg", "tfidf"), ("mlp", "minilm"))
-    for rows in ROW_MODES
+DEFAULT_STUDENT_CANDIDATES: tuple[StudentChoice, ...] = (
+    StudentChoice("logreg", "minilm", "covered"),
+    StudentChoice("logreg", "tfidf", "covered"),
+    StudentChoice("logreg", "minilm", "covered+gold"),
+    StudentChoice("logreg", "tfidf", "covered+gold"),
+    StudentChoice("mlp", "minilm", "covered+gold"),
+    StudentChoice("logreg", "minilm", "gold"),
+    StudentChoice("logreg", "tfidf", "gold"),
 )
-"""What :func:`select_student` tries by default, simplest first.
+"""What the run chooses among by default, simplest first.
 
-Left out: the MLP on TF-IDF (its first layer is tens of thousands of inputs wide: minutes per
-fit on two CPU cores, and it never won on a valid split in ``docs/quality.md``) and the
-``finetune`` student (GPU-sized work); name them in ``candidates`` to include them.
+Students distilled from the pseudolabels of the covered rows, the same with the labeled rows
+added (weighted up), and the supervised floor: logistic regression on the labeled rows alone.
+``tfidf`` (word and character n-grams) needs no language model, so every kind of candidate has
+one that works in any language. Every candidate is fitted once per fold, so the grid is kept
+small: each one more costs a fit per fold and makes the best out-of-fold score a little more
+flattering. Left out, and available through ``candidates``: the ``all`` and ``selftrain`` rows
+(the uncovered rows with the label model's prior, or with a first student's labels), the MLP
+on TF-IDF (its first layer is tens of thousands of inputs wide: minutes per fit on two CPU
+cores) and the ``finetune`` student (GPU-sized work).
 """
-
-
-@dataclass
-class StudentSelection:
-    """The outcome of :func:`select_student`: the chosen student and how every candidate scored."""
-
-    choice: StudentChoice
-    student: Any
-    featurizer: Any  # the fitted TfidfFeaturizer for "tfidf", else None
-    features: dict[str, Any]  # split -> the chosen student's input
-    scores: dict[str, float]  # candidate name -> validation score
 
 
 class _Inputs:
@@ -151,18 +154,131 @@ def _rows(X: Any, index: np.ndarray) -> Any:
     return X[index]
 
 
+HOLDOUT_FRACTION = 0.2
+"""Share of the pseudolabeled rows a student holds out to choose its own settings on."""
+MIN_HOLDOUT_ROWS = 20
+"""Below this many held-out rows a student keeps its default settings instead."""
+DEFAULT_C = 1.0
+"""Regularisation of a logistic student with too few rows to choose among :data:`LOGISTIC_C_GRID`."""
+
+
+def _stack(first: Any, second: Any) -> Any:
+    """Rows of ``second`` under those of ``first``: arrays, sparse matrices or lists of texts."""
+    import scipy.sparse
+
+    if isinstance(first, list):
+        return [*first, *second]
+    if scipy.sparse.issparse(first) or scipy.sparse.issparse(second):
+        return scipy.sparse.vstack([first, second]).tocsr()
+    return np.vstack([first, second])
+
+
+def _holdout_rows(n_rows: int, seed: int) -> np.ndarray:
+    """A seeded share of ``range(n_rows)`` to hold out, or none when it would be too small."""
+    n_holdout = int(round(HOLDOUT_FRACTION * n_rows))
+    if n_holdout < MIN_HOLDOUT_ROWS or n_rows - n_holdout < MIN_HOLDOUT_ROWS:
+        return np.zeros(0, dtype=np.int64)
+    return np.sort(np.random.default_rng(seed).choice(n_rows, size=n_holdout, replace=False))
+
+
+def gold_row_weight(posterior: np.ndarray, n_gold: int, confidence_weighting: bool) -> float:
+    """Weight of each gold row so that the gold rows together weigh as much as the pseudolabeled ones.
+
+    Never below 1: a gold label is worth at least a pseudolabel.
+
+    Examples
+    --------
+    >>> gold_row_weight(np.array([[1.0, 0.0]] * 10), 2, True)
+    5.0
+    """
+    from alchemist_core.distill import row_confidence
+
+    if n_gold <= 0:
+        raise InputError("gold_row_weight needs at least one gold row")
+    mass = float(row_confidence(posterior).sum()) if confidence_weighting else float(len(posterior))
+    return max(1.0, mass / n_gold)
+
+
+def _fit_with_holdout(model: str, X: Any, targets: np.ndarray, weights: np.ndarray | None, n_pseudo: int, config: Any, seed: int) -> Any:
+    """Fit ``model``; its settings (the logistic ``C``, the MLP's epochs) are chosen on held-out pseudolabels.
+
+    The first ``n_pseudo`` rows are pseudolabeled; a seeded share of them is held out, so no
+    gold label is spent on a student's own settings. Rows after
+    ``n_pseudo`` (gold rows) are always trained on. The held-out rows are scored by agreement
+    with their pseudolabels (:func:`alchemist_core.distill.validation_score`). The logistic
+    student is refitted on every row with the chosen ``C``; the MLP keeps the weights of its
+    best epoch.
+    """
+    from alchemist_core.distill import LOGISTIC_C_GRID, make_student
+
+    held = _holdout_rows(n_pseudo, seed)
+    rest = np.setdiff1d(np.arange(len(targets)), held)
+    w = np.ones(len(targets)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if model == "logreg":
+        C = DEFAULT_C
+        if len(held):
+            probe = make_student("logreg", config, seed=seed, C=LOGISTIC_C_GRID).fit(
+                _rows(X, rest), targets[rest], weights=w[rest], X_valid=_rows(X, held), y_valid=targets[held]
+            )
+            C = probe.C_
+        return make_student("logreg", config, seed=seed, C=C).fit(X, targets, weights=w)
+    student = make_student(model, config, seed=seed)
+    if not len(held):
+        return student.fit(X, targets, weights=w)
+    return student.fit(_rows(X, rest), targets[rest], weights=w[rest], X_valid=_rows(X, held), y_valid=targets[held])
+
+
+def _fit_on_gold(model: str, X_gold: Any, y_gold: np.ndarray, n_classes: int, config: Any, seed: int) -> Any:
+    """The supervised floor: ``model`` trained on the labeled rows alone.
+
+    A logistic student chooses ``C`` by stratified 3-fold cross-validation (log-loss) on those
+    rows; other students hold out part of them for early stopping.
+    """
+    from alchemist_core.aggregate import stratified_folds
+    from alchemist_core.distill import LOGISTIC_C_GRID, make_student
+
+    targets = np.eye(n_classes)[y_gold]
+    if model != "logreg":
+        return _fit_with_holdout(model, X_gold, targets, None, len(y_gold), config, seed)
+    counts = np.bincount(y_gold, minlength=n_classes)
+    n_folds = 3
+    C = DEFAULT_C
+    if len(y_gold) >= 2 * n_folds and (counts > 0).sum() >= 2:
+        folds = stratified_folds(y_gold, n_folds, seed=seed)
+        losses = []
+        for C_value in LOGISTIC_C_GRID:
+            loss = 0.0
+            for k in range(n_folds):
+                train, test = folds != k, folds == k
+                if len(np.unique(y_gold[train])) < 2:
+                    loss = np.inf
+                    break
+                student = make_student("logreg", config, seed=seed, C=C_value).fit(_rows(X_gold, np.flatnonzero(train)), targets[train])
+                proba = student.predict_proba(_rows(X_gold, np.flatnonzero(test)))
+                loss -= float(np.log(np.clip(proba[np.arange(test.sum()), y_gold[test]], 1e-12, 1.0)).sum())
+            losses.append(loss)
+        if np.isfinite(min(losses)):
+            C = LOGISTIC_C_GRID[int(np.argmin(losses))]
+    return make_student("logreg", config, seed=seed, C=C).fit(X_gold, targets)
+
+
 def fit_student(
     choice: StudentChoice,
     X: Any,
     posterior: np.ndarray,
     covered: np.ndarray,
     *,
+    X_gold: Any = None,
+    y_gold: np.ndarray | None = None,
     config: Any = None,
-    X_valid: Any = None,
-    y_valid: np.ndarray | None = None,
     seed: int = 0,
 ) -> Any:
-    """Fit the student ``choice`` names on the training rows its ``rows`` mode selects.
+    """Fit the student ``choice`` names on the rows its ``rows`` mode selects.
+
+    No gold label chooses a student's own settings: the logistic student's ``C`` and the MLP's
+    early stopping are decided on held-out pseudolabels (:func:`_fit_with_holdout`), and the
+    supervised floor cross-validates on its labeled rows. So a student's score on rows it was
+    not trained on is an honest estimate of its quality.
 
     Parameters
     ----------
@@ -173,10 +289,11 @@ def fit_student(
         The label model's posterior on the training split.
     covered : numpy.ndarray of bool, shape (n_rows,)
         Rows with at least one program vote.
+    X_gold, y_gold : optional
+        Labeled rows (inputs like ``X``, class indices), for the ``covered+gold`` and ``gold``
+        modes. Never the test split; when choosing, never the rows the student is scored on.
     config : StudentConfig, optional
         ``None`` gives the kind's defaults (see :func:`alchemist_core.distill.make_student`).
-    X_valid, y_valid : optional
-        A labeled validation split for early stopping (never the test split).
     seed : int
 
     Returns
@@ -186,125 +303,37 @@ def fit_student(
     Raises
     ------
     InputError
-        When the rows mode leaves nothing to train on.
+        When the rows mode leaves nothing to train on, or a gold mode gets no labeled rows.
     """
-    from alchemist_core.distill import LOGISTIC_C_GRID, make_student
-
     covered = np.asarray(covered, dtype=bool)
     posterior = np.asarray(posterior, dtype=np.float64)
-    if choice.rows == "all":
-        rows = np.arange(len(covered))
-    else:
-        rows = np.flatnonzero(covered)
-    if not len(rows):
+    n_classes = posterior.shape[1]
+    if choice.rows in GOLD_ROW_MODES:
+        if X_gold is None or y_gold is None or len(y_gold) == 0:
+            raise InputError(f"student {choice.name} trains on labeled rows, but none were given")
+        y_gold = np.asarray(y_gold, dtype=np.int64)
+        if y_gold.min() < 0 or y_gold.max() >= n_classes:
+            raise InputError(f"gold labels must be class indices in 0..{n_classes - 1}, got values in [{y_gold.min()}, {y_gold.max()}]")
+    if choice.rows == "gold":
+        return _fit_on_gold(choice.model, X_gold, y_gold, n_classes, config, seed)
+    rows = np.arange(len(covered)) if choice.rows == "all" else np.flatnonzero(covered)
+    if not len(rows) and choice.rows != "covered+gold":
         raise InputError("no training row is covered by any program, so there is nothing to distil")
-    valid = {"X_valid": X_valid, "y_valid": y_valid} if X_valid is not None else {}
-    # With a validation split the logistic student picks its regularisation there.
-    params = {"C": LOGISTIC_C_GRID} if choice.model == "logreg" and X_valid is not None else {}
-    student = make_student(choice.model, config, seed=seed, **params).fit(_rows(X, rows), posterior[rows], **valid)
+    X_fit, targets, weights = _rows(X, rows), posterior[rows], None
+    if choice.rows == "covered+gold":
+        confidence_weighting = True if config is None else config.confidence_weighting
+        weight = gold_row_weight(targets, len(y_gold), confidence_weighting)
+        X_fit = _stack(X_fit, X_gold)
+        weights = np.concatenate([np.ones(len(rows)), np.full(len(y_gold), weight)])
+        targets = np.vstack([targets, np.eye(n_classes)[y_gold]])
+    student = _fit_with_holdout(choice.model, X_fit, targets, weights, len(rows), config, seed)
     if choice.rows != "selftrain" or covered.all():
         return student
     # Self-training: the uncovered rows take the first student's posterior as soft labels.
     uncovered = np.flatnonzero(~covered)
     targets = posterior.copy()
     targets[uncovered] = student.predict_proba(_rows(X, uncovered))
-    return make_student(choice.model, config, seed=seed, **params).fit(X, targets, **valid)
-
-
-def select_student(
-    texts: Mapping[str, Sequence[str]],
-    posterior: np.ndarray,
-    covered: np.ndarray,
-    y_valid: np.ndarray,
-    *,
-    candidates: Sequence[StudentChoice] = DEFAULT_STUDENT_CANDIDATES,
-    config: Any = None,
-    cache: Storage | None = None,
-    encoder: str = "minilm",
-    device: str | None = None,
-    seed: int = 0,
-    metric: str = "accuracy",
-    train_split: str = "train",
-    valid_split: str = "valid",
-) -> StudentSelection:
-    """Fit every candidate student on the training split and keep the best on the valid split.
-
-    Only the valid split's gold labels are scored (rows with gold ``-1`` are left out); the test
-    split, if present in ``texts``, is featurized but never looked at. Equal scores go to the
-    earlier candidate, so order ``candidates`` from the simplest.
-
-    Parameters
-    ----------
-    texts : mapping of split name to list of str
-        The text each student reads, per split; must hold ``train_split`` and ``valid_split``.
-    posterior : numpy.ndarray, shape (n_train, n_classes)
-        The label model's posterior on the training split.
-    covered : numpy.ndarray of bool, shape (n_train,)
-    y_valid : numpy.ndarray of int, shape (n_valid,)
-        Gold labels of the valid split, ``-1`` where unknown.
-    candidates : sequence of StudentChoice
-    config : StudentConfig, optional
-        Settings of the feature students (``None``: their defaults); the ``finetune``
-        student always uses :data:`alchemist_core.distill.FINETUNE_CONFIG` with this config's
-        device and confidence weighting.
-    cache : Storage, optional
-        Where MiniLM embeddings are cached (``<cache>/embeddings``).
-    encoder, device : str
-        The sentence encoder and torch device.
-    seed : int
-    metric : {"accuracy", "macro_f1", "binary_f1"}
-        What is maximised on the valid split.
-    train_split, valid_split : str
-
-    Returns
-    -------
-    StudentSelection
-
-    Raises
-    ------
-    InputError
-        When the valid split has no gold label, shapes disagree or no candidate is given.
-    """
-    from alchemist_core.evaluate import classification_metrics
-
-    if not candidates:
-        raise InputError("select_student needs at least one candidate StudentChoice, got none")
-    texts = {split: list(values) for split, values in texts.items()}
-    for split in (train_split, valid_split):
-        if split not in texts:
-            raise InputError(f"select_student needs the texts of the {split!r} split; got {sorted(texts)}")
-    y_valid = np.asarray(y_valid)
-    if y_valid.shape != (len(texts[valid_split]),):
-        raise InputError(f"expected one gold label per valid text ({len(texts[valid_split])}), got shape {y_valid.shape}")
-    known = y_valid >= 0
-    if not known.any():
-        raise InputError(f"select_student needs gold labels on the {valid_split!r} split; every one is -1 (unknown)")
-    if np.asarray(posterior).shape[0] != len(texts[train_split]) or len(covered) != len(texts[train_split]):
-        raise InputError(
-            f"posterior ({np.asarray(posterior).shape[0]} rows) and covered ({len(covered)}) must match the "
-            f"{len(texts[train_split])} training texts"
-        )
-    inputs = _Inputs(texts, train_split, cache, encoder, device)
-    n_classes = np.asarray(posterior).shape[1]
-    scores: dict[str, float] = {}
-    best: tuple[float, StudentChoice, Any] | None = None
-    for choice in candidates:
-        X = inputs(choice.features)
-        X_valid = _rows(X[valid_split], np.flatnonzero(known))
-        started = time.perf_counter()
-        student = fit_student(
-            choice, X[train_split], posterior, covered, config=_config_for(choice, config),
-            X_valid=X_valid, y_valid=y_valid[known], seed=seed,
-        )
-        predictions = student.predict(X_valid)
-        score = float(classification_metrics(y_valid[known], predictions, n_classes)[metric])
-        scores[choice.name] = score
-        logger.info("student %s: valid %s %.4f (%.1f s)", choice.name, metric, score, time.perf_counter() - started)
-        if best is None or score > best[0]:
-            best = (score, choice, student)
-    _, choice, student = best
-    logger.info("student %s chosen on the %s split (%s %.4f)", choice.name, valid_split, metric, scores[choice.name])
-    return StudentSelection(choice, student, inputs.featurizers.get(choice.features), inputs(choice.features), scores)
+    return _fit_with_holdout(choice.model, X, targets, None, len(targets), config, seed)
 
 
 def _config_for(choice: StudentChoice, config: Any) -> Any:
@@ -333,6 +362,44 @@ PREDICT_CHUNK_ROWS = 50_000
 """Rows featurized and predicted at a time for the rows the student was not fitted on."""
 
 
+def student_candidates(settings: Mapping[str, Any]) -> list[StudentChoice]:
+    """The students a run chooses among, from ``StudentSettings`` (as a dict).
+
+    ``model: auto`` takes ``candidates`` (or :data:`DEFAULT_STUDENT_CANDIDATES`); a fixed model
+    is the one candidate of its kind. Either way the supervised floor is added when the list
+    has no ``gold`` candidate: logistic regression on the labeled rows alone, on TF-IDF (which
+    works in any language) and, when another candidate reads them, on MiniLM embeddings.
+
+    Examples
+    --------
+    >>> [c.name for c in student_candidates({"model": "logreg", "features": "tfidf", "covered_only": True})]
+    ['logreg/tfidf/covered', 'logreg/tfidf/gold']
+    """
+    from alchemist_core.distill import TEXT_STUDENTS
+
+    model = settings["model"]
+    if model == "auto":
+        names = settings.get("candidates")
+        candidates = [StudentChoice.parse(name) for name in names] if names else list(DEFAULT_STUDENT_CANDIDATES)
+    else:
+        kind = "text" if model in TEXT_STUDENTS else settings["features"]
+        candidates = [StudentChoice(model, kind, "covered" if settings.get("covered_only", True) else "all")]
+    if not any(c.rows == "gold" for c in candidates):
+        if any(c.features == "minilm" for c in candidates):
+            candidates.append(StudentChoice("logreg", "minilm", "gold"))
+        candidates.append(StudentChoice("logreg", "tfidf", "gold"))
+    return candidates
+
+
+def default_student(settings: Mapping[str, Any]) -> StudentChoice:
+    """The student of a run that cannot choose (no labeled valid rows): ``logreg`` for ``auto``."""
+    from alchemist_core.distill import TEXT_STUDENTS
+
+    model = "logreg" if settings["model"] == "auto" else settings["model"]
+    kind = "text" if model in TEXT_STUDENTS else settings["features"]
+    return StudentChoice(model, kind, "covered" if settings["covered_only"] else "all")
+
+
 def distill_and_predict(
     *,
     labels: Mapping[str, Sequence[str]],
@@ -344,22 +411,20 @@ def distill_and_predict(
     cache: Storage,
     run: Storage,
     seed: int,
+    choice: StudentChoice | None = None,
 ) -> dict[str, Any]:
-    """Fit the student on the train split's pseudolabels, save it, and predict every split.
+    """Fit the student ``choice`` on the train split's pseudolabels, save it, and predict every split.
 
-    ``settings`` is a :class:`~alchemist_core.config.StudentSettings` as a dict. With
-    ``model="auto"`` the student is chosen by :func:`select_student` on the valid split's gold
-    labels (among ``settings["candidates"]`` when given, as ``"model/features/rows"`` names,
-    else :data:`DEFAULT_STUDENT_CANDIDATES`; scored by ``settings["metric"]``, accuracy by
-    default); without gold labels on the valid split it falls back to ``logreg`` on
-    ``settings["features"]``. ``model="finetune"`` fine-tunes the sentence encoder on the texts.
-    With ``settings["max_train_rows"]`` the student is fitted on a seeded sample of that many
-    training rows; every row of every split is predicted, the rows it was not fitted on
+    ``choice`` is what the run's out-of-fold selection chose (:mod:`alchemist_core.selection`);
+    ``None`` gives :func:`default_student`. ``settings`` is a
+    :class:`~alchemist_core.config.StudentSettings` as a dict. A ``covered+gold`` or ``gold``
+    student also trains on every labeled row of the valid split. With
+    ``settings["max_train_rows"]`` the student is fitted on a seeded sample of that many training
+    rows; every row of every split is predicted, the rows it was not fitted on
     :data:`PREDICT_CHUNK_ROWS` at a time.
     """
     import pickle
 
-    from alchemist_core.distill import TEXT_STUDENTS
     from alchemist_core.features import embed_with_cache
     from alchemist_core.ingest import read_gold
     from alchemist_core.pseudolabels import table_posterior
@@ -368,6 +433,7 @@ def distill_and_predict(
     train = splits["train"]
     if train not in labels:
         raise ValueError(f"expected pseudolabels for the training split {train!r}; have {sorted(labels)}")
+    choice = choice or default_student(settings)
     row_ids: dict[str, np.ndarray] = {}
     texts: dict[str, list[str]] = {}
     for split, split_shards in shards.items():
@@ -378,7 +444,7 @@ def distill_and_predict(
         raise ValueError("pseudolabels and data rows of the training split are not aligned; rerun the label stage")
     posterior = table_posterior(pseudo)
     covered = pseudo.column("covered").to_numpy(zero_copy_only=False).astype(bool)
-    if not covered.any():
+    if not covered.any() and choice.rows != "gold":
         raise ValueError("no training row is covered by any program, so there is nothing to distil")
     # The student is fitted on a seeded sample of the training rows; every row is predicted.
     max_rows = settings.get("max_train_rows")
@@ -388,53 +454,35 @@ def distill_and_predict(
         logger.info("student fitted on a sample of %d of %d training rows", len(fit_index), len(covered))
         fit_texts[train] = [texts[train][i] for i in fit_index]
         posterior, covered = posterior[fit_index], covered[fit_index]
-        if not covered.any():
+        if not covered.any() and choice.rows != "gold":
             raise ValueError("no sampled training row is covered by any program; raise student.max_train_rows")
 
     valid = splits.get("valid")
-    gold_valid = None
-    if valid in texts and valid != train:
-        _, gold = read_gold(data, valid)
-        if (gold >= 0).any():
-            gold_valid = gold
-            fit_texts[valid] = texts[valid]
-    config = _student_config(settings)
+    gold_rows = y_gold = None
+    if choice.rows in GOLD_ROW_MODES:
+        if valid not in texts or valid == train:
+            raise InputError(f"student {choice.name} trains on the labeled rows of the {valid!r} split, which this run lacks")
+        gold_ids, gold = read_gold(data, valid)
+        if list(gold_ids) != list(row_ids[valid]):
+            raise ValueError(f"gold labels and data rows of the {valid!r} split are not aligned; re-ingest the dataset")
+        gold_rows = np.flatnonzero(gold >= 0)
+        y_gold = gold[gold_rows]
+        if not len(gold_rows):
+            raise InputError(f"student {choice.name} trains on labeled rows, but the {valid!r} split has no gold label")
+        fit_texts[valid] = texts[valid]
+    config = _config_for(choice, _student_config(settings))
     store = cache.child("embeddings")
-    scores: dict[str, float] = {}
-    model = settings["model"]
-    if model == "auto" and gold_valid is None:
-        model = "logreg"
-        logger.info("no gold labels on the %r split to choose a student by: using logreg on %s", valid, settings["features"])
-    if model == "auto":
-        names = settings.get("candidates")
-        candidates = [StudentChoice.parse(name) for name in names] if names else DEFAULT_STUDENT_CANDIDATES
-        selection = select_student(
-            fit_texts, posterior, covered, gold_valid, candidates=candidates, config=config, cache=cache,
-            encoder=settings["encoder"], device=settings.get("device"), seed=seed,
-            metric=settings.get("metric", "accuracy"), train_split=train, valid_split=valid,
-        )
-        choice, student, features, featurizer, scores = (
-            selection.choice, selection.student, selection.features, selection.featurizer, selection.scores,
-        )
-    else:
-        kind = "text" if model in TEXT_STUDENTS else settings["features"]
-        choice = StudentChoice(model, kind, "covered" if settings["covered_only"] else "all")
-        inputs = _Inputs(fit_texts, train, cache, settings["encoder"], settings.get("device"))
-        features = inputs(kind)
-        valid_inputs = {}
-        if gold_valid is not None:
-            known = np.flatnonzero(gold_valid >= 0)
-            valid_inputs = {"X_valid": _rows(features[valid], known), "y_valid": gold_valid[known]}
-        student = fit_student(
-            choice, features[train], posterior, covered, config=_config_for(choice, config), seed=seed, **valid_inputs
-        )
-        featurizer = inputs.featurizers.get(kind)
+    inputs = _Inputs(fit_texts, train, cache, settings["encoder"], settings.get("device"))
+    features = inputs(choice.features)
+    gold_inputs = {} if gold_rows is None else {"X_gold": _rows(features[valid], gold_rows), "y_gold": y_gold}
+    student = fit_student(choice, features[train], posterior, covered, config=config, seed=seed, **gold_inputs)
+    featurizer = inputs.featurizers.get(choice.features)
     student.save(run, "student")
     run.write_json(
         {
             "model": choice.model, "features": choice.features, "rows": choice.rows, "encoder": settings["encoder"],
-            "fields": list(fields), "valid_scores": scores, "metric": settings.get("metric", "accuracy"),
-            "fit_rows": int(len(covered)),
+            "fields": list(fields), "fit_rows": int(len(covered)),
+            "n_gold_rows": 0 if y_gold is None else int(len(y_gold)),
         },
         "student", "student.json",
     )
@@ -473,15 +521,17 @@ def distill_and_predict(
         for k in range(proba.shape[1]):
             table = table.append_column(f"p_{k}", pa.array(proba[:, k].astype(np.float32)))
         predictions[split] = run.write_table(table, "student", "predictions", f"{split}.parquet")
-    n_train_rows = len(covered) if choice.rows != "covered" else int(covered.sum())
+    if choice.rows == "gold":
+        n_train_rows = int(len(y_gold))
+    else:
+        n_train_rows = len(covered) if choice.rows in ("all", "selftrain") else int(covered.sum())
+        n_train_rows += 0 if y_gold is None else int(len(y_gold))
     return {
         "uri": run.uri("student"),
         "predictions": predictions,
         "n_train_rows": n_train_rows,
         "device": str(getattr(student, "device_", "cpu")),
         "chosen": {"model": choice.model, "features": choice.features, "rows": choice.rows},
-        "valid_scores": scores,
-        "metric": settings.get("metric", "accuracy"),
     }
 
 

@@ -1,4 +1,4 @@
-"""The distillation stage: student candidates, their selection on the valid split, the stage itself."""
+"""The distillation stage: student candidates, how each is trained, the stage itself."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from alchemist_core.training import (
     StudentChoice,
     distill_and_predict,
     fit_student,
+    gold_row_weight,
     predict_file,
-    select_student,
+    student_candidates,
 )
 
 SPAM = ["win a free prize", "click for free money", "subscribe to my channel", "check out my channel", "free gift card"]
@@ -68,45 +69,61 @@ def test_rows_modes_train_on_what_they_say():
         fit_student(StudentChoice("logreg", "tfidf", "covered"), X, posterior, np.zeros(200, dtype=bool))
 
 
-def test_select_student_scores_only_the_valid_split():
+def test_gold_modes_learn_from_the_labeled_rows():
+    from alchemist_core.features import TfidfFeaturizer
+
     train, y_train = _texts(300, seed=1)
     valid, y_valid = _texts(60, seed=2)
+    featurizer = TfidfFeaturizer().fit(train)
+    X, X_valid = featurizer.transform(train), featurizer.transform(valid)
     covered = np.ones(300, dtype=bool)
-    posterior = _posterior(y_train, covered)
-    # The test texts are garbage and unlabeled: the choice cannot depend on them.
-    texts = {"train": train, "valid": valid, "test": ["zzz"] * 7}
-    candidates = [StudentChoice("logreg", "tfidf", "covered"), StudentChoice("mlp", "tfidf", "covered")]
-    selection = select_student(texts, posterior, covered, y_valid, candidates=candidates, seed=0)
-    assert set(selection.scores) == {"logreg/tfidf/covered", "mlp/tfidf/covered"}
-    assert selection.scores[selection.choice.name] == max(selection.scores.values()) > 0.9
-    assert selection.features["test"].shape[0] == 7
-    assert selection.featurizer is not None
+    # Pseudolabels that are backwards: a student of them alone learns the opposite of the truth.
+    backwards = _posterior(1 - y_train, covered)
+    gold = {"X_gold": X_valid[:40], "y_gold": y_valid[:40]}
+
+    def accuracy(student):
+        return float((student.predict(X_valid[40:]) == y_valid[40:]).mean())
+
+    pseudo_only = fit_student(StudentChoice("logreg", "tfidf", "covered"), X, backwards, covered, seed=0)
+    supervised = fit_student(StudentChoice("logreg", "tfidf", "gold"), X, backwards, covered, seed=0, **gold)
+    assert accuracy(pseudo_only) < 0.2 and accuracy(supervised) > 0.9
+    # The supervised floor never reads a pseudolabel.
+    again = fit_student(StudentChoice("logreg", "tfidf", "gold"), X, _posterior(y_train, covered), covered, seed=0, **gold)
+    assert np.array_equal(again.predict_proba(X_valid), supervised.predict_proba(X_valid))
+    with pytest.raises(InputError, match="trains on labeled rows"):
+        fit_student(StudentChoice("logreg", "tfidf", "covered+gold"), X, backwards, covered, seed=0)
+    # Right pseudolabels and gold rows together: a mixture that learns from both.
+    mixed = fit_student(StudentChoice("logreg", "tfidf", "covered+gold"), X, _posterior(y_train, covered), covered, seed=0, **gold)
+    assert accuracy(mixed) > 0.9
 
 
-def test_select_student_follows_the_valid_labels():
-    # The uncovered rows carry confidently wrong soft labels: training on them muddles the
-    # student. True valid labels prefer the covered-only student; backwards valid labels
-    # prefer the muddled one. Either way the valid split decides.
-    train, y_train = _texts(300, seed=1)
-    valid, y_valid = _texts(60, seed=2)
-    covered = np.arange(300) < 150
-    posterior = _posterior(y_train, np.ones(300, dtype=bool))
-    posterior[~covered] = posterior[~covered][:, ::-1]
-    candidates = [StudentChoice("logreg", "tfidf", "covered"), StudentChoice("logreg", "tfidf", "all")]
-    texts = {"train": train, "valid": valid}
-    right = select_student(texts, posterior, covered, y_valid, candidates=candidates, seed=0)
-    assert right.choice.rows == "covered" and right.scores["logreg/tfidf/covered"] > 0.9
-    backwards = select_student(texts, posterior, covered, 1 - y_valid, candidates=candidates, seed=0)
-    assert backwards.choice.rows == "all"
+def test_gold_rows_weigh_as_much_as_the_pseudolabeled_rows():
+    posterior = np.array([[1.0, 0.0]] * 8 + [[0.5, 0.5]] * 4)  # 8 confident rows, 4 uniform ones
+    assert gold_row_weight(posterior, 4, confidence_weighting=True) == 2.0
+    assert gold_row_weight(posterior, 4, confidence_weighting=False) == 3.0
+    assert gold_row_weight(posterior, 100, confidence_weighting=True) == 1.0  # never below a pseudolabel
 
 
-def test_select_student_needs_valid_gold():
-    train, y_train = _texts(50, seed=1)
-    covered = np.ones(50, dtype=bool)
-    with pytest.raises(InputError, match="needs gold labels"):
-        select_student({"train": train, "valid": train[:5]}, _posterior(y_train, covered), covered, -np.ones(5, dtype=int))
-    with pytest.raises(InputError, match="'valid' split"):
-        select_student({"train": train}, _posterior(y_train, covered), covered, np.zeros(5, dtype=int))
+def test_a_student_chooses_its_settings_on_held_out_pseudolabels_not_on_gold():
+    from alchemist_core.features import TfidfFeaturizer
+
+    train, y_train = _texts(400, seed=3)
+    X = TfidfFeaturizer().fit_transform(train)
+    covered = np.ones(400, dtype=bool)
+    student = fit_student(StudentChoice("logreg", "tfidf", "covered"), X, _posterior(y_train, covered), covered, seed=0)
+    assert student.C_ in (0.1, 1.0, 10.0, 100.0)
+    mlp = fit_student(StudentChoice("mlp", "tfidf", "covered"), X, _posterior(y_train, covered), covered, seed=0)
+    assert "valid_agreement" in mlp.history_[0]  # early stopping on the held-out pseudolabels
+
+
+def test_the_supervised_floor_is_always_a_candidate():
+    auto = student_candidates({"model": "auto", "candidates": None, "features": "minilm", "covered_only": True})
+    assert [c.name for c in auto] == [c.name for c in DEFAULT_STUDENT_CANDIDATES]
+    assert {"logreg/tfidf/gold", "logreg/minilm/gold"} <= {c.name for c in auto}
+    narrowed = student_candidates({"model": "auto", "candidates": ["mlp/minilm/covered"], "features": "minilm", "covered_only": True})
+    assert [c.name for c in narrowed] == ["mlp/minilm/covered", "logreg/minilm/gold", "logreg/tfidf/gold"]
+    fixed = student_candidates({"model": "mlp", "features": "tfidf", "covered_only": False})
+    assert [c.name for c in fixed] == ["mlp/tfidf/all", "logreg/tfidf/gold"]
 
 
 @pytest.fixture()
@@ -138,16 +155,17 @@ SETTINGS = {
 }
 
 
-def test_distill_and_predict_chooses_saves_and_predicts(labeled_run):
+def test_distill_and_predict_fits_the_chosen_student_saves_and_predicts(labeled_run):
     data, run, labels, shards, tmp_path = labeled_run
     result = distill_and_predict(
         labels=labels, data=data, shards=shards, fields=["text"], settings=SETTINGS,
         splits={"train": "train", "valid": "valid", "test": "test"}, cache=open_storage(str(tmp_path / "cache")), run=run, seed=0,
+        choice=StudentChoice("logreg", "tfidf", "covered+gold"),
     )
-    assert result["chosen"]["model"] == "logreg" and result["chosen"]["features"] == "tfidf"
-    assert set(result["valid_scores"]) == {"logreg/tfidf/covered", "logreg/tfidf/selftrain"}
+    assert result["chosen"] == {"model": "logreg", "features": "tfidf", "rows": "covered+gold"}
+    assert result["n_train_rows"] == 150 + 60  # the covered training rows and every labeled valid row
     meta = run.read_json("student", "student.json")
-    assert meta["model"] == "logreg" and meta["rows"] == result["chosen"]["rows"]
+    assert meta["model"] == "logreg" and meta["rows"] == "covered+gold" and meta["n_gold_rows"] == 60
     test = run.read_table("student", "predictions", "test.parquet")
     gold = data.read_table("gold/test.parquet").column("label").to_numpy()
     assert (test.column("label").to_numpy() == gold).mean() > 0.9
@@ -159,6 +177,24 @@ def test_distill_and_predict_chooses_saves_and_predicts(labeled_run):
     assert pa.csv.read_csv(out).column("label_name").to_pylist() == ["spam", "ham"]
 
 
+def test_the_supervised_floor_trains_on_the_valid_split_alone(labeled_run):
+    data, run, labels, shards, tmp_path = labeled_run
+    result = distill_and_predict(
+        labels=labels, data=data, shards=shards, fields=["text"], settings=SETTINGS,
+        splits={"train": "train", "valid": "valid", "test": "test"}, cache=open_storage(str(tmp_path / "cache")), run=run, seed=0,
+        choice=StudentChoice("logreg", "tfidf", "gold"),
+    )
+    assert result["n_train_rows"] == 60
+    train = run.read_table("student", "predictions", "train.parquet")
+    assert train.num_rows == 200  # every training row is still labeled
+    with pytest.raises(InputError, match="lacks"):
+        distill_and_predict(
+            labels=labels, data=data, shards={"train": shards["train"]}, fields=["text"], settings=SETTINGS,
+            splits={"train": "train", "valid": "valid", "test": "test"}, cache=open_storage(str(tmp_path / "cache")), run=run,
+            seed=0, choice=StudentChoice("logreg", "tfidf", "gold"),
+        )
+
+
 def test_distill_and_predict_with_a_fixed_student_is_unchanged(labeled_run):
     data, run, labels, shards, tmp_path = labeled_run
     settings = {**SETTINGS, "model": "logreg", "features": "tfidf", "covered_only": False}
@@ -167,7 +203,7 @@ def test_distill_and_predict_with_a_fixed_student_is_unchanged(labeled_run):
         splits={"train": "train", "valid": "valid", "test": "test"}, cache=open_storage(str(tmp_path / "cache")), run=run, seed=0,
     )
     assert result["chosen"] == {"model": "logreg", "features": "tfidf", "rows": "all"}
-    assert result["n_train_rows"] == 200 and result["valid_scores"] == {}
+    assert result["n_train_rows"] == 200
 
 
 def test_a_capped_student_is_fitted_on_a_sample_and_predicts_every_row(labeled_run, monkeypatch):
@@ -191,7 +227,7 @@ def test_a_capped_student_is_fitted_on_a_sample_and_predicts_every_row(labeled_r
     assert np.allclose(proba.sum(axis=1), 1.0, atol=1e-5)
 
 
-def test_auto_without_valid_labels_falls_back_to_a_logistic_student(labeled_run):
+def test_without_a_choice_auto_falls_back_to_a_logistic_student(labeled_run):
     data, run, labels, shards, tmp_path = labeled_run
     settings = {**SETTINGS, "features": "tfidf"}
     result = distill_and_predict(
@@ -200,7 +236,6 @@ def test_auto_without_valid_labels_falls_back_to_a_logistic_student(labeled_run)
         cache=open_storage(str(tmp_path / "cache")), run=run, seed=0,
     )
     assert result["chosen"] == {"model": "logreg", "features": "tfidf", "rows": "covered"}
-    assert result["valid_scores"] == {}
 
 
 def test_student_names_parse_back_and_bad_ones_say_what_is_expected():
