@@ -12,7 +12,7 @@ Three implementations, simplest first:
 - :class:`SnorkelLabelModel`: snorkel's matrix-completion ``LabelModel``, fitted on a bounded
   sample of rows and applied in chunks, so memory does not grow with ``n_rows``.
 
-:func:`select_label_model` picks one by its score on a validation split, never a test split.
+:mod:`alchemist_core.selection` chooses among them out of fold on a validation split, never a test split.
 """
 
 from __future__ import annotations
@@ -21,13 +21,12 @@ import hashlib
 import inspect
 import logging
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Mapping, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Iterator, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 from sklearn.exceptions import NotFittedError
 
 from alchemist_core.errors import AlchemistError
-from alchemist_core.evaluate import classification_metrics
 from alchemist_core.label_matrix import check_label_matrix, vote_counts
 from alchemist_core.programs import ABSTAIN
 
@@ -95,6 +94,38 @@ def _fill_uncovered(posterior: np.ndarray, uncovered_rows: np.ndarray, uncovered
     posterior[uncovered_rows] = fill
 
 
+def resolve_class_balance(
+    class_balance: str | Sequence[float], L: np.ndarray, dev: tuple[np.ndarray, np.ndarray] | None, n_classes: int
+) -> np.ndarray:
+    """The class prior a label model uses: given, uniform, or estimated (from a dev set when there is one).
+
+    ``class_balance`` is ``"estimate"`` (the dev set's smoothed class frequencies when a dev set
+    is given, else :func:`estimate_class_balance` on the votes), ``"uniform"``, or a sequence of
+    ``n_classes`` positive numbers (normalised), e.g. :func:`class_balance_from_labels` of the
+    labeled rows.
+
+    Examples
+    --------
+    >>> resolve_class_balance([3, 1], np.zeros((0, 1), dtype=np.int8), None, 2).tolist()
+    [0.75, 0.25]
+    """
+    if isinstance(class_balance, str):
+        if class_balance == "uniform":
+            return np.full(n_classes, 1.0 / n_classes)
+        if class_balance != "estimate":
+            raise ValueError(
+                f"expected class_balance 'estimate', 'uniform' or a sequence of {n_classes} "
+                f"positive floats, got {class_balance!r}"
+            )
+        if dev is not None:
+            return class_balance_from_labels(dev[1], n_classes)
+        return estimate_class_balance(L, n_classes)
+    balance = np.asarray(class_balance, dtype=float)
+    if balance.shape != (n_classes,) or np.any(~np.isfinite(balance)) or np.any(balance <= 0):
+        raise ValueError(f"expected class_balance to be {n_classes} positive floats, got {class_balance!r}")
+    return balance / balance.sum()
+
+
 def class_balance_from_labels(y: Any, n_classes: int, *, smoothing: float = 1.0) -> np.ndarray:
     """Class frequencies of the known labels in ``y`` (-1 = unknown), Laplace-smoothed.
 
@@ -148,8 +179,10 @@ class MajorityVote:
     n_classes : int
         Number of classes.
     uncovered : {"uniform", "prior"}
-        Posterior of rows no program votes on: uniform, or the class balance learned in
-        ``fit`` (from ``y_dev`` when given, otherwise estimated from the votes).
+        Posterior of rows no program votes on: uniform, or the class balance.
+    class_balance : "estimate", "uniform" or sequence of float
+        The class prior (see :func:`resolve_class_balance`): by default from ``y_dev`` when
+        given, otherwise estimated from the votes.
 
     Attributes
     ----------
@@ -165,19 +198,17 @@ class MajorityVote:
     [[0.667, 0.333], [0.5, 0.5]]
     """
 
-    def __init__(self, n_classes: int, *, uncovered: str = "uniform"):
+    def __init__(self, n_classes: int, *, uncovered: str = "uniform", class_balance: str | Sequence[float] = "estimate"):
         self.n_classes = n_classes
         self.uncovered = uncovered
+        self.class_balance = class_balance
 
     def fit(self, L: Any, L_dev: Any = None, y_dev: Any = None) -> "MajorityVote":
         """Record the number of programs and the class balance; return ``self``."""
         _check_uncovered(self.uncovered)
         L = check_label_matrix(L, self.n_classes)
         dev = _check_dev(L_dev, y_dev, L.shape[1], self.n_classes)
-        if dev is not None:
-            self.class_balance_ = class_balance_from_labels(dev[1], self.n_classes)
-        else:
-            self.class_balance_ = estimate_class_balance(L, self.n_classes)
+        self.class_balance_ = resolve_class_balance(self.class_balance, L, dev, self.n_classes)
         self.n_programs_ = L.shape[1]
         return self
 
@@ -223,6 +254,8 @@ class WeightedVote:
         How many rows of evidence the prior is worth.
     uncovered : {"uniform", "prior"}
         Posterior of rows no program votes on (see :class:`MajorityVote`).
+    class_balance : "estimate", "uniform" or sequence of float
+        The class prior (see :class:`MajorityVote`).
 
     Attributes
     ----------
@@ -248,11 +281,13 @@ class WeightedVote:
         prior_accuracy: float = 0.7,
         prior_strength: float = 2.0,
         uncovered: str = "uniform",
+        class_balance: str | Sequence[float] = "estimate",
     ):
         self.n_classes = n_classes
         self.prior_accuracy = prior_accuracy
         self.prior_strength = prior_strength
         self.uncovered = uncovered
+        self.class_balance = class_balance
 
     def fit(self, L: Any, L_dev: Any = None, y_dev: Any = None) -> "WeightedVote":
         """Estimate each program's accuracy and weight; return ``self``."""
@@ -266,10 +301,9 @@ class WeightedVote:
         dev = _check_dev(L_dev, y_dev, L.shape[1], self.n_classes)
         if dev is not None:
             agree, n_evidence = self._dev_evidence(*dev)
-            self.class_balance_ = class_balance_from_labels(dev[1], self.n_classes)
         else:
             agree, n_evidence = self._agreement_evidence(L)
-            self.class_balance_ = estimate_class_balance(L, self.n_classes)
+        self.class_balance_ = resolve_class_balance(self.class_balance, L, dev, self.n_classes)
         accuracies = (agree + self.prior_strength * self.prior_accuracy) / (n_evidence + self.prior_strength)
         accuracies = np.clip(accuracies, 1e-6, 1 - 1e-6)
         self.program_accuracies_ = accuracies
@@ -413,23 +447,7 @@ class SnorkelLabelModel:
         self.torch_threads = torch_threads
 
     def _prior(self, L_fit: np.ndarray, dev: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
-        if isinstance(self.class_balance, str):
-            if self.class_balance == "uniform":
-                return np.full(self.n_classes, 1.0 / self.n_classes)
-            if self.class_balance != "estimate":
-                raise ValueError(
-                    f"expected class_balance 'estimate', 'uniform' or a sequence of {self.n_classes} "
-                    f"positive floats, got {self.class_balance!r}"
-                )
-            if dev is not None:
-                return class_balance_from_labels(dev[1], self.n_classes)
-            return estimate_class_balance(L_fit, self.n_classes)
-        balance = np.asarray(self.class_balance, dtype=float)
-        if balance.shape != (self.n_classes,) or np.any(balance <= 0):
-            raise ValueError(
-                f"expected class_balance to be {self.n_classes} positive floats, got {self.class_balance!r}"
-            )
-        return balance / balance.sum()
+        return resolve_class_balance(self.class_balance, L_fit, dev, self.n_classes)
 
     def fit(self, L: Any, L_dev: Any = None, y_dev: Any = None) -> "SnorkelLabelModel":
         """Fit snorkel's model on a seeded sample of at most ``max_fit_rows`` rows; return ``self``."""
@@ -515,10 +533,6 @@ LABEL_MODELS: dict[str, Callable[..., LabelModel]] = {
     "snorkel": SnorkelLabelModel,
 }
 
-# Order used to break ties in selection: the simplest model wins.
-_SIMPLICITY = ("majority", "weighted", "snorkel")
-
-
 def make_label_model(name: str, n_classes: int, *, seed: int, **params: Any) -> LabelModel:
     """Build the label model registered as ``name``.
 
@@ -548,136 +562,6 @@ def make_label_model(name: str, n_classes: int, *, seed: int, **params: Any) -> 
     return factory(n_classes, **params)
 
 
-def select_label_model(
-    L_train: Any,
-    L_valid: Any,
-    y_valid: Any,
-    n_classes: int,
-    *,
-    candidates: Sequence[str] = ("majority", "weighted", "snorkel"),
-    seed: int,
-    metric: str = "accuracy",
-    params: Mapping[str, Mapping[str, Any]] | None = None,
-    tie_break: str = "wrench",
-    use_valid_labels: bool = False,
-    n_folds: int = 5,
-) -> tuple[str, LabelModel, dict[str, float]]:
-    """Fit each candidate on ``L_train``, score it on the validation split, return the best.
-
-    Only the validation split is scored: pass a test split to nothing here. A candidate that
-    cannot be fitted (e.g. snorkel with fewer than 3 programs) is skipped with a warning.
-    Equal scores go to the simplest model (majority, then weighted, then snorkel), and a model
-    that does not use the validation labels beats one that does.
-
-    With ``use_valid_labels``, each candidate is also tried as ``"<name>+valid"``: fitted with
-    the validation split as its labeled dev set (:func:`fit` with ``L_dev, y_dev``: the class
-    prior from the gold labels, rows without votes get that prior, and the weighted vote takes
-    each program's accuracy on the dev rows). Because such a model has seen the labels it is
-    scored on, its score is cross-fitted: the validation rows are cut into ``n_folds``
-    stratified folds, each fold is predicted by a model whose dev set is the other folds, and
-    the out-of-fold predictions are scored. The model returned is then fitted with the whole
-    validation split as its dev set.
-
-    Parameters
-    ----------
-    L_train : array-like, shape (n_train, n_programs)
-        Votes the candidates are fitted on (no gold labels used).
-    L_valid : array-like, shape (n_valid, n_programs)
-        Votes on the validation split.
-    y_valid : array-like, shape (n_valid,)
-        Gold labels of the validation split (-1 where unknown).
-    n_classes : int
-    candidates : sequence of str
-        Names in :data:`LABEL_MODELS`.
-    seed : int
-    metric : {"accuracy", "macro_f1", "binary_f1"}
-        What to maximise; ``binary_f1`` only for two classes.
-    params : mapping, optional
-        Per candidate name, extra settings for :func:`make_label_model`.
-    tie_break : str
-        How tied posteriors become predictions (see :func:`probs_to_preds`).
-    use_valid_labels : bool
-        Also try every candidate with the validation labels as its dev set (see above).
-    n_folds : int
-        Folds of the cross-fitted score of the ``"+valid"`` candidates.
-
-    Returns
-    -------
-    name : str
-    model : LabelModel
-        The chosen model, fitted on ``L_train``.
-    scores : dict
-        Validation score of every candidate that could be fitted.
-
-    Raises
-    ------
-    ValueError
-        On an unknown candidate or metric, mismatched shapes, or when no candidate could be fitted.
-    """
-    metrics = ("accuracy", "macro_f1") + (("binary_f1",) if n_classes == 2 else ())
-    if metric not in metrics:
-        raise ValueError(f"expected metric to be one of {list(metrics)} for {n_classes} classes, got {metric!r}")
-    unknown = [name for name in candidates if name not in LABEL_MODELS]
-    if unknown or not candidates:
-        raise ValueError(f"expected candidates among {sorted(LABEL_MODELS)}, got {list(candidates)}")
-    L_train = check_label_matrix(L_train, n_classes)
-    L_valid = check_label_matrix(L_valid, n_classes)
-    if L_valid.shape[1] != L_train.shape[1]:
-        raise ValueError(
-            f"expected L_valid to have {L_train.shape[1]} programs like L_train, got {L_valid.shape[1]}"
-        )
-    params = params or {}
-    fitted: dict[str, LabelModel] = {}
-    scores: dict[str, float] = {}
-    for name in candidates:
-        model = make_label_model(name, n_classes, seed=seed, **params.get(name, {}))
-        try:
-            model.fit(L_train)
-        except (ValueError, AlchemistError) as error:
-            logger.warning("label model %r skipped: %s", name, error)
-            continue
-        preds = probs_to_preds(model.predict_proba(L_valid), tie_break=tie_break)
-        scores[name] = float(classification_metrics(y_valid, preds, n_classes)[metric])
-        fitted[name] = model
-    if use_valid_labels:
-        y_valid = np.asarray(y_valid)
-        for name in candidates:
-            if name not in fitted:
-                continue
-            key = f"{name}{VALID_SUFFIX}"
-            settings = {**_DEV_PARAMS.get(name, {}), **params.get(name, {})}
-            proba = _cross_fitted_posterior(name, settings, L_train, L_valid, y_valid, n_classes, seed, n_folds)
-            known = y_valid != -1
-            preds = probs_to_preds(proba, tie_break=tie_break)
-            scores[key] = float(classification_metrics(y_valid[known], preds[known], n_classes)[metric])
-    if not scores:
-        raise ValueError(f"none of the candidate label models {list(candidates)} could be fitted; see the warnings")
-
-    def rank(name: str) -> tuple[float, int, bool]:
-        base = name.removesuffix(VALID_SUFFIX)
-        order = _SIMPLICITY.index(base) if base in _SIMPLICITY else len(_SIMPLICITY)
-        return (-scores[name], order, name.endswith(VALID_SUFFIX))
-
-    best = min(scores, key=rank)
-    if best not in fitted:
-        base = best.removesuffix(VALID_SUFFIX)
-        settings = {**_DEV_PARAMS.get(base, {}), **params.get(base, {})}
-        known = np.asarray(y_valid) != -1
-        fitted[best] = make_label_model(base, n_classes, seed=seed, **settings).fit(
-            L_train, L_valid[known], np.asarray(y_valid)[known]
-        )
-    logger.info("label model %r chosen on the validation split (%s %s)", best, metric, scores)
-    return best, fitted[best], scores
-
-
-VALID_SUFFIX = "+valid"
-"""Suffix of a candidate fitted with the validation labels as its dev set."""
-
-# With a labeled dev set, rows without votes are better given the dev set's class prior
-# than a uniform posterior (snorkel does that by construction).
-_DEV_PARAMS: dict[str, dict[str, Any]] = {"majority": {"uncovered": "prior"}, "weighted": {"uncovered": "prior"}}
-
-
 def stratified_folds(y: Any, n_folds: int, *, seed: int) -> np.ndarray:
     """A fold index per row, each class spread evenly over the folds (rows with ``y == -1`` too).
 
@@ -698,29 +582,6 @@ def stratified_folds(y: Any, n_folds: int, *, seed: int) -> np.ndarray:
         folds[members[rng.permutation(len(members))]] = (np.arange(len(members)) + offset) % n_folds
         offset += len(members)
     return folds
-
-
-def _cross_fitted_posterior(
-    name: str,
-    settings: Mapping[str, Any],
-    L_train: np.ndarray,
-    L_valid: np.ndarray,
-    y_valid: np.ndarray,
-    n_classes: int,
-    seed: int,
-    n_folds: int,
-) -> np.ndarray:
-    """The posterior of each validation row from a model whose dev set excludes that row's fold."""
-    folds = stratified_folds(y_valid, n_folds, seed=seed)
-    posterior = np.empty((len(L_valid), n_classes))
-    for k in range(n_folds):
-        held_out = folds == k
-        if not held_out.any():
-            continue
-        dev = ~held_out & (y_valid != -1)
-        model = make_label_model(name, n_classes, seed=seed, **settings).fit(L_train, L_valid[dev], y_valid[dev])
-        posterior[held_out] = model.predict_proba(L_valid[held_out])
-    return posterior
 
 
 # ---------------------------------------------------------------------------------------------

@@ -34,6 +34,25 @@ class DataConfig(_Section):
     train_split: str = "train"
     valid_split: str = "valid"
     test_split: str = "test"
+    split_fractions: list[float] | None = Field(
+        None,
+        min_length=3,
+        max_length=3,
+        description=(
+            "Carve train, valid and test with these fractions (e.g. 0.72, 0.08, 0.2) from all rows, by a seeded "
+            "permutation; a dataset with a single split is carved with 0.72, 0.08, 0.2 when empty"
+        ),
+    )
+    split_seed: int = Field(0, description="Seed of the carve (split_fractions)")
+
+    @field_validator("split_fractions")
+    @classmethod
+    def _fractions(cls, fractions: list[float] | None) -> list[float] | None:
+        if fractions is None:
+            return None
+        from alchemist_core.carve import check_fractions
+
+        return list(check_fractions(fractions))  # raises InputError (a ValueError) naming what is wrong
 
 
 class OpenAIConfig(_Section):
@@ -132,6 +151,24 @@ class StudentSettings(_Section):
         return names
 
 
+class SelectionSettings(_Section):
+    """How every choice is made on the labeled valid rows: out of fold (see alchemist_core.selection)."""
+
+    n_folds: int = Field(
+        5, ge=2, le=20, description="Stratified folds of the labeled valid rows; each candidate is scored on the folds it never saw"
+    )
+    max_train_rows: int = Field(
+        5_000, ge=100,
+        description=(
+            "Candidates compared out of fold are fitted on a seeded sample of at most this many training rows; "
+            "the winner is then refitted on up to student.max_train_rows"
+        ),
+    )
+    n_jobs: int | None = Field(
+        None, ge=1, description="Worker processes fitting the candidates of every fold; empty: one per CPU core"
+    )
+
+
 class DaskSettings(_Section):
     """Where programs run."""
 
@@ -149,6 +186,7 @@ class RunConfig(_Section):
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     label_model: LabelModelConfig = Field(default_factory=LabelModelConfig)
     student: StudentSettings = Field(default_factory=StudentSettings)
+    selection: SelectionSettings = Field(default_factory=SelectionSettings)
     dask: DaskSettings = Field(default_factory=DaskSettings)
     storage: str = Field("./alchemist-runs", description="Artifact root: a local folder or s3://bucket/prefix")
     run_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description="Run folder name; derived from the config when empty")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
 import numpy as np
 
@@ -95,10 +95,14 @@ def generation_context(
     seed: int,
     train_split: str = "train",
     valid_split: str = "valid",
+    valid_rows: Collection[str] | None = None,
 ) -> GenerationContext:
     """Sample unlabeled rows of the training split and collect the labeled valid rows.
 
-    The test split is never read. Rows carry only the input fields.
+    ``valid_rows`` (row ids) narrows the labeled rows to those, so that a generator that
+    learns from labeled rows can be rerun without one fold of the valid split (see
+    :mod:`alchemist_core.selection`). The test split is never read. Rows carry only the
+    input fields.
     """
     rng = np.random.default_rng(seed)
     if train_split not in manifest.splits:
@@ -111,9 +115,10 @@ def generation_context(
     if valid_split in manifest.splits and manifest.splits[valid_split].has_gold:
         row_ids, gold = read_gold(data, valid_split)
         by_id = dict(zip(row_ids.tolist(), gold.tolist()))
+        allowed = None if valid_rows is None else set(valid_rows)
         for row in _split_rows(data, manifest.splits[valid_split].shards, fields, MAX_LABELED_ROWS, rng):
             label = by_id.get(row["row_id"], -1)
-            if label >= 0:
+            if label >= 0 and (allowed is None or row["row_id"] in allowed):
                 labeled.append(({f: row[f] for f in fields}, int(label)))
     n_valid_rows = len(labeled)
     for example in spec.examples:

@@ -217,7 +217,7 @@ def collect_image_results(
         },
         "programs": list(program_rows.values()),
         "label_model": {
-            "chosen": label_model["name"], "metric": label_model.get("metric", "accuracy"),
+            "chosen": label_model["name"], "metric": label_model.get("metric") or "accuracy",
             "scores": label_model.get("valid_scores", {}),
         },
         "metrics": metrics,

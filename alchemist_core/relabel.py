@@ -84,7 +84,9 @@ def read_source_run(source: Storage, sandbox: Mapping[str, Any] | None = None) -
     dict
         ``root``, ``run_id``, ``spec`` (a dict), ``fields`` (what the programs read),
         ``sandbox`` (limits as a dict), ``programs`` and ``label_model`` references (``uri``,
-        ``digest``, names), and ``student`` (``uri``, ``digest``, ``fields``) or ``None``.
+        ``digest``, names), ``student`` (``uri``, ``digest``, ``fields``) or ``None``, and
+        ``selection``: the run's out-of-fold choices (:class:`~alchemist_core.selection.Selection`
+        as JSON), or ``None`` for a run that made none.
 
     Raises
     ------
@@ -128,6 +130,7 @@ def read_source_run(source: Storage, sandbox: Mapping[str, Any] | None = None) -
             "programs": list(summary["programs"]),
         },
         "student": student,
+        "selection": source.read_json("selection.json") if source.exists("selection.json") else None,
     }
 
 
@@ -177,10 +180,13 @@ def relabel_results(
     votes: Mapping[str, Any],
     labels: Mapping[str, Sequence[str]],
     student: Mapping[str, Any] | None,
+    final: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """What the relabel report and ``metrics.json`` say: rows, coverage, label counts, programs, agreement.
 
-    Accuracy appears only where the new data carries gold labels.
+    Label counts are those of the ``final`` labels (what the source run chose out of fold:
+    its label model, or its student) where given, else of the pseudolabels. Accuracy appears
+    only where the new data carries gold labels.
     """
     from alchemist_core.label_matrix import program_summary
     from alchemist_core.pseudolabels import table_posterior
@@ -197,15 +203,20 @@ def relabel_results(
         label = pseudo.column("label").to_numpy()
         covered = pseudo.column("covered").to_numpy(zero_copy_only=False).astype(bool)
         gold = _gold_for(data, split, row_ids) if manifest.splits[split].has_gold else np.full(len(row_ids), -1)
+        final_label = label
+        if final and split in final:
+            final_label = Storage(final[split]).read_table().column("label").to_numpy()
         row: dict[str, Any] = {
             "split": split,
             "rows": len(row_ids),
             "coverage": round(float(covered.mean()) if len(covered) else 0.0, 4),
             "mean_confidence": round(float(pseudo.column("confidence").to_numpy().mean()) if len(row_ids) else 0.0, 4),
-            "label_counts": {name: int((label == k).sum()) for k, name in enumerate(spec.class_names)},
-            "abstained": int((label == -1).sum()),
+            "label_counts": {name: int((final_label == k).sum()) for k, name in enumerate(spec.class_names)},
+            "abstained": int((final_label == -1).sum()),
         }
         known = gold >= 0
+        if final and split in final and known.any():
+            row["final_accuracy"] = round(float((final_label[known] == gold[known]).mean()), 4)
         if known.any():
             posterior = table_posterior(pseudo)
             row["label_model_accuracy"] = round(float((posterior.argmax(axis=1)[known] == gold[known]).mean()), 4)
@@ -216,7 +227,7 @@ def relabel_results(
             if known.any():
                 row["student_accuracy"] = round(float((student_label[known] == gold[known]).mean()), 4)
         splits.append(row)
-        for key in ("coverage", "label_model_accuracy", "student_accuracy", "student_label_model_agreement"):
+        for key in ("coverage", "label_model_accuracy", "student_accuracy", "student_label_model_agreement", "final_accuracy"):
             if key in row:
                 summary[f"{split}.{key}"] = row[key]
         summary[f"{split}.rows"] = row["rows"]
@@ -246,12 +257,24 @@ def relabel_results(
         "source": {
             "run": source["root"], "programs_digest": source["programs"]["digest"], "label_model": source["label_model"]["name"],
             "label_model_digest": source["label_model"]["digest"], "student": bool(student),
+            "final": _final_source(source.get("selection"), bool(student)),
         },  # fmt: skip
         "dataset": {"name": manifest.name, "digest": manifest.digest[:16], "rows": {s: i.n_rows for s, i in manifest.splits.items()}},
         "splits": splits,
         "programs": programs,
         "summary": summary,
     }
+
+
+def _final_source(selection: Mapping[str, Any] | None, has_student: bool) -> str:
+    """Where the final labels come from, as the source run chose out of fold."""
+    if selection is None:
+        return "the student" if has_student else "the label model"
+    if selection["winner"] == "label_model":
+        return f"the label model ({selection['label_model']})" + (
+            f", the student ({selection['fallback_student']}) where no program votes" if has_student and selection["fallback_student"] else ""
+        )
+    return f"the student ({selection['winner']})"
 
 
 def _cell(value: Any) -> str:
@@ -271,17 +294,20 @@ def render_relabel_report(results: Mapping[str, Any], run_id: str) -> str:
         f"Source run: `{source['run']}`  ",
         f"Program set: `{source['programs_digest'][:16]}`, label model: **{source['label_model']}** "
         f"(`{source['label_model_digest'][:16]}`), student: {'yes' if source['student'] else 'no'}  ",
+        f"Final labels: {source.get('final', 'the label model')} (the source run's out-of-fold choice)  ",
         f"Data: {results['dataset']['name']} (`{results['dataset']['digest']}`)",
         "",
-        "## Pseudolabels",
+        "## Labels",
         "",
     ]
     class_names = list(results["splits"][0]["label_counts"]) if results["splits"] else []
-    header = ["split", "rows", "coverage", "mean confidence", *class_names, "abstained", "label model acc.", "student acc.", "student agrees"]
+    header = ["split", "rows", "coverage", "mean confidence", *class_names, "abstained", "label model acc.", "student acc.",
+              "final acc.", "student agrees"]  # fmt: skip
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in results["splits"]:
         cells = [row["split"], row["rows"], row["coverage"], row["mean_confidence"], *row["label_counts"].values(), row["abstained"],
-                 row.get("label_model_accuracy"), row.get("student_accuracy"), row.get("student_label_model_agreement")]  # fmt: skip
+                 row.get("label_model_accuracy"), row.get("student_accuracy"), row.get("final_accuracy"),
+                 row.get("student_label_model_agreement")]  # fmt: skip
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
     lines += ["", "## Programs", "", "| program | in label model | coverage | overlap | conflict | accuracy | errors | invalid | timed out | quarantined |",
               "|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip

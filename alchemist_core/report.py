@@ -100,6 +100,7 @@ class ReportResults(TypedDict, total=False):
     programs: Sequence[ProgramRow]
     label_model: LabelModelSection
     student: StudentSection
+    selection: Mapping[str, Any]  # Selection.to_json(): the out-of-fold choices (replaces label_model and student)
     metrics: Sequence[MetricRow]
     generation: GenerationSection  # shown as a caveat under the metrics when it fitted valid rows
     cost: CostSection
@@ -214,7 +215,7 @@ def _label_model_section(label_model: LabelModelSection) -> str:
     lines = ["## Label model", ""]
     if "chosen" in label_model:
         lines.append(f"Chosen: **{label_model['chosen']}**" + (
-            f" (best validation {label_model['metric']})" if "metric" in label_model else ""
+            f" (best out-of-fold {label_model['metric']} on the valid split)" if label_model.get("scores") and "metric" in label_model else ""
         ))
     scores = label_model.get("scores")
     if scores:
@@ -223,7 +224,7 @@ def _label_model_section(label_model: LabelModelSection) -> str:
             [_cell(name) + (" ✓" if name == label_model.get("chosen") else ""), _number(score)]
             for name, score in scores.items()
         ]
-        lines += ["", _table(["candidate", f"valid {metric}"], rows)]
+        lines += ["", _table(["candidate", f"out-of-fold {metric}"], rows)]
     return "\n".join(lines)
 
 
@@ -237,6 +238,65 @@ def _student_section(student: StudentSection) -> str:
     if scores:
         rows = [[_cell(name) + (" ✓" if name == chosen else ""), _number(score)] for name, score in scores.items()]
         lines += ["", _table(["candidate", f"valid {student.get('metric', 'score')}"], rows)]
+    return "\n".join(lines)
+
+
+_ROLE_ORDER = ("label model", "student", "supervised")
+
+
+def _candidate_rows(candidates: Sequence[Mapping[str, Any]], winner: str, metric: str, with_binary: bool) -> list[list[str]]:
+    rows = []
+    for candidate in candidates:
+        shares = candidate.get("train_shares") or []
+        largest = f"{max(shares):.0%}" if shares else _MISSING
+        name = f"**{_cell(candidate['name'])}** ✓" if candidate["name"] == winner else _cell(candidate["name"])
+        if candidate.get("note"):
+            name += f" ({_cell(candidate['note'])})"
+        cells = [name, _cell(candidate.get("role", _MISSING)), _number(candidate.get("accuracy")), _number(candidate.get("macro_f1"))]
+        if with_binary:
+            cells.append(_number(candidate.get("binary_f1")))
+        cells += [largest, "collapsed" if candidate.get("collapsed") else ""]
+        rows.append(cells)
+    return rows
+
+
+def selection_section(selection: Mapping[str, Any]) -> str:
+    """How the final labels were chosen: every candidate's out-of-fold scores, the winner and its margins."""
+    metric = selection.get("chosen_by", "accuracy")
+    reason = (selection.get("metric") or {}).get("reason", metric)
+    winner = selection.get("winner", _MISSING)
+    candidates = selection.get("candidates") or []
+    scores = {c["name"]: c for c in candidates}
+    won = scores.get(winner, {})
+    margins = selection.get("margins") or {}
+    labels = {"runner_up": "the runner-up", "label_model": "the label model", "supervised": "the supervised floor"}
+    ahead = ", ".join(f"{labels[k]} by {v:+.4f}" for k, v in margins.items() if k in labels)
+    described = {"label_model": "the label model (a student where no program votes)"}.get(winner, winner)
+    lines = [
+        "## How the final labels were chosen",
+        "",
+        f"Every choice was made out of fold: the {_number(selection.get('n_labeled'))} labeled valid rows were cut into "
+        f"{selection.get('n_folds')} stratified folds, and each candidate was fitted without a fold and scored on it "
+        "(programs that learn from labeled rows were regenerated per fold too), so no score below is in-sample.",
+        "",
+        f"- metric: {_cell(reason)}",
+        f"- final labels from **{_cell(described)}**: out-of-fold {metric} {_number(won.get(metric))} "
+        f"(accuracy {_number(won.get('accuracy'))}, macro-F1 {_number(won.get('macro_f1'))})"
+        + (f"; ahead of {ahead}" if ahead else ""),
+        f"- label model: **{_cell(selection.get('label_model', _MISSING))}**",
+    ]
+    if selection.get("fallback_student"):
+        lines.append(f"- student: **{_cell(selection['fallback_student'] if winner == 'label_model' else winner)}**")
+    for warning in selection.get("warnings") or []:
+        lines.append(f"- **warning:** {_cell(warning)}")
+    with_binary = any(c.get("binary_f1") is not None for c in [*candidates, *selection.get("label_models", [])])
+    header = ["candidate", "role", "accuracy", "macro-F1"] + (["binary F1"] if with_binary else []) + ["largest class on train", ""]
+    align = ["left", "left"] + ["right"] * (len(header) - 3) + ["left"]
+    lines += ["", "### Label models (out of fold)", ""]
+    lines.append(_table(header, _candidate_rows(selection.get("label_models") or [], selection.get("label_model", ""), metric, with_binary), align))
+    lines += ["", "### Final labels (out of fold)", ""]
+    ordered = sorted(candidates, key=lambda c: _ROLE_ORDER.index(c.get("role")) if c.get("role") in _ROLE_ORDER else len(_ROLE_ORDER))
+    lines.append(_table(header, _candidate_rows(ordered, winner, metric, with_binary), align))
     return "\n".join(lines)
 
 
@@ -365,19 +425,22 @@ def render_report(results: Mapping[str, Any]) -> str:
     <BLANKLINE>
     """
     sections = [f"# {results.get('title', 'Alchemist run report')}"]
+    chose_out_of_fold = bool(results.get("selection"))
     renderers = (
         ("run", _run_section),
         ("dataset", _dataset_section),
         ("programs", _program_section),
-        ("label_model", _label_model_section),
-        ("student", _student_section),
+        ("selection", selection_section),
+        ("label_model", None if chose_out_of_fold else _label_model_section),
+        ("student", None if chose_out_of_fold else _student_section),
         ("metrics", _metrics_section),
         ("cost", _cost_section),
         ("timings", _timings_section),
     )
-    caveat = in_sample_caveat(results.get("generation"))
+    # A run that chose out of fold scores nothing in-sample; other runs (images) say where they do.
+    caveat = "" if chose_out_of_fold else in_sample_caveat(results.get("generation"))
     for key, render in renderers:
-        if results.get(key):
+        if render is not None and results.get(key):
             sections.append(render(results[key]))
             if key == "metrics" and caveat:
                 sections.append(caveat)

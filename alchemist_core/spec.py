@@ -60,11 +60,12 @@ class TaskSpec(BaseModel):
     input_fields: list[str] = Field(default_factory=lambda: ["text"], min_length=1)
     supplementary: Supplementary = Field(default_factory=Supplementary)
     examples: list[LabeledExample] = Field(default_factory=list)
-    metric: Literal["accuracy", "macro_f1", "binary_f1"] = Field(
-        "accuracy",
+    metric: Literal["accuracy", "macro_f1", "binary_f1"] | None = Field(
+        None,
         description=(
-            "What the label model and the student are chosen by on the valid split: accuracy, macro_f1, "
-            "or binary_f1 (the F1 of the second class, for two classes only, e.g. spam)"
+            "What every choice on the valid split is made by: accuracy, macro_f1, or binary_f1 (the F1 of the "
+            "second class, for two classes only, e.g. spam). Empty: accuracy, or macro_f1 when there are more "
+            "than two classes and the largest holds over half of the labeled valid rows"
         ),
     )
 

@@ -66,8 +66,16 @@ def collect_results(
     labels: Mapping[str, Sequence[str]],
     student: Mapping[str, Any] | None,
     settings: Mapping[str, Any],
+    selection: Any = None,
+    final: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Results shaped like :class:`alchemist_core.report.ReportResults`, plus a flat ``summary``."""
+    """Results shaped like :class:`alchemist_core.report.ReportResults`, plus a flat ``summary``.
+
+    With a ``selection`` (the run's out-of-fold choices), the label model and the student are
+    refitted with the valid split's labels, so their scores there would be in-sample: the valid
+    split is then shown by the out-of-fold scores of the selection, and the other splits by the
+    refitted models and the ``final`` labels.
+    """
     n_classes = spec.n_classes
     splits = {"train": settings["data"]["train_split"], "valid": settings["data"]["valid_split"], "test": settings["data"]["test_split"]}
     names = list(programs.get("names") or votes["active"])
@@ -96,9 +104,13 @@ def collect_results(
             row = program_rows.setdefault(entry["name"], {"name": entry["name"], "origin": origins.get(entry["name"], "?"), "accuracy": {}})
             if role == "train":
                 row.update(coverage=entry["coverage"], overlap=entry["overlap"], conflict=entry["conflict"])
-            if gold is not None and role != "train":
+            # Programs mined from the valid rows would score in-sample there: only other splits judge them.
+            if gold is not None and role != "train" and not (role == "valid" and programs.get("valid_rows_seen")):
                 row["accuracy"][split] = entry.get("accuracy")
         if gold is None or role == "train" or split not in labels:
+            continue
+        if selection is not None and role == "valid":
+            metrics += _out_of_fold_rows(selection, split)
             continue
         pseudo = pa.concat_tables([Storage(uri).read_table() for uri in labels[split]])
         pred = probs_to_preds(table_posterior(pseudo), tie_break="wrench")
@@ -107,6 +119,10 @@ def collect_results(
             table = Storage(student["predictions"][split]).read_table()
             student_gold = _aligned_gold(data, split, table.column("row_id").to_numpy(zero_copy_only=False))
             metrics.append(_metric_row("student", split, student_gold, table.column("label").to_numpy(), n_classes))
+        if final and split in final:
+            table = Storage(final[split]).read_table()
+            final_gold = _aligned_gold(data, split, table.column("row_id").to_numpy(zero_copy_only=False))
+            metrics.append(_metric_row("final labels", split, final_gold, table.column("label").to_numpy(), n_classes))
 
     faults = votes.get("faults", {})
     quarantined = votes.get("quarantined", {})
@@ -117,7 +133,15 @@ def collect_results(
     for row in metrics:
         for key in ("accuracy", "macro_f1", "binary_f1"):
             if row.get(key) is not None:
-                summary[f"{row['model'].replace(' ', '_')}.{row['split']}.{key}"] = round(float(row[key]), 4)
+                model = row["model"].replace(" (out of fold)", "").replace(" ", "_")
+                split_key = f"{row['split']}_out_of_fold" if row["model"].endswith("(out of fold)") else row["split"]
+                summary[f"{model}.{split_key}.{key}"] = round(float(row[key]), 4)
+    if selection is not None:
+        summary["selection.winner"] = selection.winner
+        summary["selection.metric"] = selection.chosen_by
+        summary["selection.label_model"] = selection.label_model
+        summary["selection.n_folds"] = selection.n_folds
+        summary["selection.warnings"] = len(selection.warnings)
 
     cost: dict[str, Any] = {}
     if run.exists("ledger.jsonl"):
@@ -153,10 +177,11 @@ def collect_results(
         },
         "programs": list(program_rows.values()),
         "label_model": {
-            "chosen": label_model["name"], "metric": label_model.get("metric", "accuracy"),
+            "chosen": label_model["name"], "metric": label_model.get("metric") or "accuracy",
             "scores": label_model.get("valid_scores", {}),
         },
         "student": _student_summary(student),
+        "selection": None if selection is None else selection.to_json(),
         "metrics": metrics,
         "generation": {"generator": settings["generator"]["kind"], "valid_rows_seen": valid_rows_seen, "valid_split": splits["valid"]},
         "cost": cost,
@@ -166,16 +191,27 @@ def collect_results(
     }
 
 
+def _out_of_fold_rows(selection: Any, split: str) -> list[dict[str, Any]]:
+    """The valid split's metric rows of a run that chose out of fold: the winner's and the label model's."""
+    from alchemist_core.selection import LABEL_MODEL_FINAL
+
+    rows = []
+    for model, score in (
+        ("final labels (out of fold)", selection.winner_score),
+        ("label model (out of fold)", next((s for s in selection.label_models if s.name == selection.label_model), None)),
+    ):
+        if score is None or (model.startswith("label model") and selection.winner == LABEL_MODEL_FINAL and not selection.fallback_student):
+            continue
+        row = {"model": model, "split": split, "accuracy": score.accuracy, "macro_f1": score.macro_f1}
+        if score.binary_f1 is not None:
+            row["binary_f1"] = score.binary_f1
+        rows.append(row)
+    return rows
+
+
 def _student_summary(student: Mapping[str, Any] | None) -> dict[str, Any]:
     """The report's student section: what was chosen, by what, among what (empty without one)."""
     if not student or "chosen" not in student:
         return {}
     chosen = student["chosen"]
-    section: dict[str, Any] = {
-        "chosen": f"{chosen['model']}/{chosen['features']}/{chosen['rows']}",
-        "scores": dict(student.get("valid_scores") or {}),
-        "fit_rows": student.get("n_train_rows"),
-    }
-    if student.get("metric"):
-        section["metric"] = student["metric"]
-    return section
+    return {"chosen": f"{chosen['model']}/{chosen['features']}/{chosen['rows']}", "fit_rows": student.get("n_train_rows")}

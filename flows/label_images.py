@@ -26,13 +26,16 @@ from tasks.images import (
     write_image_report,
 )
 from tasks.run import collect_votes, curate_programs, start_run
+from tasks.select import select_label_model
 
 FEATURES_CORE = ("alchemist_core.image_pipeline", "alchemist_core.clip_features", "alchemist_core.images", "alchemist_core.concepts")
 GENERATE_CORE = ("alchemist_core.image_pipeline", "alchemist_core.generators.concept_programs", "alchemist_core.generators.repair", "alchemist_core.prompts",
                  "alchemist_core.concepts", "alchemist_core.apply", "alchemist_core.policy")
 APPLY_CORE = ("alchemist_core.votes", "alchemist_core.apply", "alchemist_core.sandbox", "alchemist_core.sandbox_worker", "alchemist_core.policy")
-AGGREGATE_CORE = ("alchemist_core.aggregate", "alchemist_core.pseudolabels", "alchemist_core.votes")
-DISTILL_CORE = ("alchemist_core.image_pipeline", "alchemist_core.distill")
+AGGREGATE_CORE = ("alchemist_core.aggregate", "alchemist_core.pseudolabels", "alchemist_core.votes", "alchemist_core.selection")
+SELECT_CORE = ("alchemist_core.selection", "alchemist_core.selection_rows", "alchemist_core.aggregate", "alchemist_core.curate",
+               "alchemist_core.votes", "alchemist_core.evaluate", "alchemist_core.label_matrix")
+DISTILL_CORE = ("alchemist_core.image_pipeline", "alchemist_core.distill", "alchemist_core.pseudolabels", "alchemist_core.features")
 
 
 @flow(name="label-images")
@@ -71,10 +74,13 @@ def label_images(config: ImageRunConfig) -> dict[str, Any]:
         votes, dataset["root"], len(class_names), splits, programs["uri"], config.seed, programs_digest=programs["digest"]
     )
 
+    selection = cached(select_label_model)(
+        votes, dataset["root"], settings, spec, splits, run["run_root"], config.seed, core_digest(*SELECT_CORE)
+    )
     model = cached(fit_label_model)(
         votes["votes"], votes["active"], dataset["root"], settings["label_model"], len(class_names),
         config.data.train_split, config.data.valid_split, config.seed, run["run_root"], core_digest(*AGGREGATE_CORE),
-        votes_digest=votes["digest"], metric=spec.get("metric", "accuracy"),
+        votes_digest=votes["digest"], selection=selection,
     )
     labels = cached(predict_labels)(
         model, votes["votes"], votes["active"], run["run_root"], core_digest(*AGGREGATE_CORE), votes_digest=votes["digest"]

@@ -13,10 +13,12 @@ from tasks.caching import core_digest, persisted_in
 from tasks.ingest import ingest_data
 from tasks.relabel import copy_programs, open_source_run, predict_student, publish_relabel_artifacts, write_relabel_report
 from tasks.run import collect_votes, plan_shards, start_run
+from tasks.select import final_labels
 
 APPLY_CORE = ("alchemist_core.votes", "alchemist_core.apply", "alchemist_core.sandbox", "alchemist_core.sandbox_worker", "alchemist_core.policy")
 AGGREGATE_CORE = ("alchemist_core.aggregate", "alchemist_core.pseudolabels", "alchemist_core.votes")
 STUDENT_CORE = ("alchemist_core.relabel", "alchemist_core.distill", "alchemist_core.features", "alchemist_core.training")
+FINAL_CORE = ("alchemist_core.pseudolabels", "alchemist_core.aggregate", "alchemist_core.selection")
 
 
 @flow(name="relabel", persist_result=False)
@@ -30,7 +32,7 @@ def relabel(config: RelabelConfig) -> dict[str, Any]:
     source = open_source_run(config.source_run, settings["sandbox"])
     spec = source["spec"]
     class_names = [c["name"] for c in spec["classes"]]
-    dataset = ingest_data(settings["data"], source["fields"], class_names, config.storage, config.seed)
+    dataset = ingest_data(settings["data"], source["fields"], class_names, config.storage, config.seed, needs_train=False)
     run = start_run(settings, config.run_digest(dataset["digest"]), spec=spec, prefix="relabel-")
     cached = persisted_in(run["storage_root"])
 
@@ -55,6 +57,7 @@ def relabel(config: RelabelConfig) -> dict[str, Any]:
         student = cached(predict_student)(
             source["student"], dataset, run["run_root"], run["cache_root"], core_digest(*STUDENT_CORE)
         )
-    results = write_relabel_report(run, source, dataset, votes, labels, student)
+    final = cached(final_labels)(source["selection"], labels, student, run["run_root"], core_digest(*FINAL_CORE))
+    results = write_relabel_report(run, source, dataset, votes, labels, student, final)
     publish_relabel_artifacts(results, spec["name"])
     return {"run_id": run["run_id"], "run_root": run["run_root"], "report": results["report"], "metrics": results["summary"]}

@@ -26,20 +26,24 @@ def fit_label_model(
     run_root: str,
     core: str,
     votes_digest: str | None = None,
-    metric: str = "accuracy",
+    selection: Any = None,
 ) -> dict[str, Any]:
-    """Fit on (a seeded sample of) the training split's votes; choose on the valid split only.
+    """Fit the label model the run chose out of fold, on (a seeded sample of) the training votes.
 
-    With ``auto`` every label model is scored on the valid split by ``metric``; a fixed name
-    with ``use_valid_labels`` is scored with and without the valid labels as its dev set. The
-    training votes are read one shard at a time into a sample of at most ``max_fit_rows``
-    rows (the draw :class:`~alchemist_core.aggregate.SnorkelLabelModel` makes itself), so
-    memory does not grow with the dataset. ``votes_digest`` (from ``collect-votes``) keys the
-    cache on the votes' content: their URIs stay the same when a program changes. The
-    returned reference's ``digest`` is that of the stored model.
+    ``selection`` (a :class:`~alchemist_core.selection.Selection`) names the model; it is
+    refitted here with every labeled valid row (class balance, and for ``weighted+valid`` the
+    program accuracies). Without a selection (too few labeled rows) the configured model is
+    fitted on the votes alone (``auto``: majority vote). The training votes are read one shard
+    at a time into a sample of at most ``max_fit_rows`` rows (the draw
+    :class:`~alchemist_core.aggregate.SnorkelLabelModel` makes itself), so memory does not grow
+    with the dataset. ``votes_digest`` (from ``collect-votes``) keys the cache on the votes'
+    content: their URIs stay the same when a program changes.
     """
-    from alchemist_core.aggregate import make_label_model, select_label_model
+    import numpy as np
+
+    from alchemist_core.aggregate import make_label_model
     from alchemist_core.ingest import read_gold
+    from alchemist_core.selection import fit_label_model as fit_chosen
     from alchemist_core.votes import read_label_matrix, sample_label_matrix
 
     logger = get_run_logger()
@@ -48,27 +52,22 @@ def fit_label_model(
     if len(L_train) < n_train:
         logger.info("label model fitted on a sample of %d of %d training rows", len(L_train), n_train)
     params = {"snorkel": {"n_epochs": settings["n_epochs"], "max_fit_rows": settings["max_fit_rows"]}}
-    use_valid_labels = settings.get("use_valid_labels", True)
     scores: dict[str, Any] = {}
-    name = settings["name"]
-    valid_gold = None
-    if valid_split in votes:
-        _, y_valid = read_gold(data, valid_split)
-        if (y_valid >= 0).any():
-            _, L_valid, _ = read_label_matrix(votes[valid_split], programs)
-            valid_gold = (L_valid, y_valid)
-    if valid_gold is not None and (name == "auto" or use_valid_labels):
-        candidates = ("majority", "weighted", "snorkel") if name == "auto" else (name,)
-        name, model, scores = select_label_model(
-            L_train, valid_gold[0], valid_gold[1], n_classes, candidates=candidates, seed=seed, params=params,
-            metric=metric, use_valid_labels=use_valid_labels,
-        )
-        logger.info("label model chosen on %s by %s: %s (%s)", valid_split, metric, name, scores)
+    metric = None
+    if selection is not None:
+        name = selection.label_model
+        valid_ids, L_valid, _ = read_label_matrix(votes[valid_split], programs)
+        gold_ids, y_valid = read_gold(data, valid_split)
+        lookup = dict(zip(gold_ids.tolist(), y_valid.tolist()))
+        y = np.asarray([lookup.get(r, -1) for r in valid_ids.tolist()], dtype=np.int64)
+        model = fit_chosen(name, L_train, L_valid[y >= 0], y[y >= 0], n_classes, seed=seed, params=params)
+        metric = selection.chosen_by
+        scores = {s.name: s.score(metric) for s in selection.label_models}
+        logger.info("label model %s (chosen out of fold by %s) refitted with %d labeled rows", name, metric, int((y >= 0).sum()))
     else:
-        if name == "auto":
-            name = "majority"
-            logger.info("no gold labels on %s: using majority vote", valid_split)
+        name = "majority" if settings["name"] == "auto" else settings["name"]
         model = make_label_model(name, n_classes, seed=seed, **params.get(name, {})).fit(L_train)
+        logger.info("label model %s fitted on the votes alone (no labeled rows to choose on)", name)
     run = open_storage(run_root)
     payload = pickle.dumps(model)
     uri = run.write_bytes(payload, "label_model", "model.pkl")

@@ -102,10 +102,18 @@ def publish_run_artifacts(results: dict[str, Any], report_uri: str, spec_name: s
     create_table_artifact(
         program_rows(results["programs"], dropped), key=keys["programs"], description=f"Programs of {title}: coverage and accuracy"
     )
-    create_markdown_artifact(
-        label_model_markdown(results["label_model"], results["summary"], title), key=keys["label-model"],
-        description="Label model summary",
-    )  # fmt: skip
+    if results.get("selection"):
+        from alchemist_core.report import selection_section
+
+        create_markdown_artifact(
+            f"# {title}\n\n" + selection_section(results["selection"]) + "\n", key=keys["label-model"],
+            description="How the final labels were chosen: every candidate's out-of-fold scores",
+        )  # fmt: skip
+    else:
+        create_markdown_artifact(
+            label_model_markdown(results["label_model"], results["summary"], title), key=keys["label-model"],
+            description="Label model summary",
+        )  # fmt: skip
     metrics = [{k: _number(v) for k, v in row.items()} for row in results.get("metrics", [])]
     create_table_artifact(metrics or [{"model": "none", "note": "no split with gold labels"}], key=keys["metrics"], description="Metrics")
     create_table_artifact(cost_rows(results.get("cost", {})), key=keys["cost"], description="Cost ledger")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, is_dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
@@ -26,7 +26,13 @@ RESULTS_FOLDER = "prefect-results"
 
 
 def reference_identity(value: Any) -> Any:
-    """What a cache key sees of a task input: references shrink to ``{"digest", "uri"}``."""
+    """What a cache key sees of a task input: references shrink to ``{"digest", "uri"}``.
+
+    A reference is a mapping with a ``digest`` key, or a typed object with a ``digest``
+    attribute (e.g. :class:`~alchemist_core.selection_rows.SelectionRows`).
+    """
+    if is_dataclass(value) and not isinstance(value, type) and getattr(value, "digest", None):
+        return {"digest": value.digest, "uri": getattr(value, "uri", None)}
     if isinstance(value, Mapping):
         if value.get("digest"):
             return {"digest": value["digest"], "uri": value.get("uri") or value.get("root")}

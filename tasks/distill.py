@@ -25,15 +25,15 @@ def distill_student(
     core: str,
     label_model: dict[str, Any] | None = None,
     votes_digest: str | None = None,
-    metric: str = "accuracy",
+    choice: str | None = None,
 ) -> dict[str, Any]:
-    """Train the student on the training split's pseudolabels and predict every split.
+    """Train the student the run chose out of fold (``choice``, ``model/features/rows``) and predict every split.
 
     ``label_model`` and ``votes_digest`` are what the pseudolabels were computed from: they
-    key the cache on the pseudolabels' content, since their URIs stay the same. ``metric`` (the
-    spec's) is what a student is chosen by on the valid split.
+    key the cache on the pseudolabels' content, since their URIs stay the same. Without a
+    ``choice`` (too few labeled rows to choose on) the configured default student is trained.
     """
-    from alchemist_core.training import distill_and_predict
+    from alchemist_core.training import StudentChoice, distill_and_predict
 
     logger = get_run_logger()
     result = distill_and_predict(
@@ -41,11 +41,12 @@ def distill_student(
         data=open_storage(data_root),
         shards=shards,
         fields=fields,
-        settings={**settings, "metric": metric},
+        settings=settings,
         splits=splits,
         cache=open_storage(cache_root),
         run=open_storage(run_root),
         seed=seed,
+        choice=StudentChoice.parse(choice) if choice else None,
     )
     chosen = result["chosen"]
     logger.info(

@@ -63,6 +63,7 @@ def write_relabel_report(
     votes: dict[str, Any],
     labels: dict[str, list[str]],
     student: dict[str, Any] | None,
+    final: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """``metrics.json``, ``manifest.json`` and ``report.md`` of the relabel run; returns the results and the report URI."""
     from alchemist_core.ingest import DatasetManifest
@@ -77,6 +78,7 @@ def write_relabel_report(
         votes=votes,
         labels=labels,
         student=student,
+        final=final,
     )
     out = open_storage(run["run_root"])
     out.write_json(results["summary"], "metrics.json")

@@ -21,8 +21,10 @@ def evaluate_run(
     labels: dict[str, list[str]],
     student: dict[str, Any] | None,
     settings: dict[str, Any],
+    selection: Any = None,
+    final: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Metrics of every program, the label model and the student; writes ``metrics.json``."""
+    """Metrics of every program, the label model, the student and the final labels; writes ``metrics.json``."""
     from alchemist_core.ingest import DatasetManifest
     from alchemist_core.spec import TaskSpec
     from alchemist_core.summary import collect_results
@@ -39,6 +41,8 @@ def evaluate_run(
         labels=labels,
         student=student,
         settings=settings,
+        selection=selection,
+        final=final,
     )
     open_storage(run["run_root"]).write_json(results["summary"], "metrics.json")
     for key, value in sorted(results["summary"].items()):

@@ -16,10 +16,9 @@ from alchemist_core.aggregate import (
     estimate_class_balance,
     make_label_model,
     probs_to_preds,
-    select_label_model,
     stratified_folds,
 )
-from alchemist_core.evaluate import accuracy, classification_metrics
+from alchemist_core.evaluate import accuracy
 from alchemist_core.synthetic import make_synthetic_votes
 
 # Two strong programs and three near-chance ones: counting every vote once is hurt by the
@@ -250,110 +249,6 @@ def test_make_label_model_errors_name_the_choices():
 def test_make_label_model_passes_seed_only_where_used():
     assert make_label_model("snorkel", 2, seed=42).seed == 42
     assert not hasattr(make_label_model("majority", 2, seed=42), "seed")
-
-
-def test_select_label_model_scores_the_validation_split_only():
-    train = make_synthetic_votes(2000, ACCURACIES, COVERAGES, 2, seed=10)
-    valid = make_synthetic_votes(400, ACCURACIES, COVERAGES, 2, seed=11)
-    name, model, scores = select_label_model(
-        train.L, valid.L, valid.y, 2, seed=0, params={"snorkel": FAST_SNORKEL}
-    )
-    assert set(scores) == {"majority", "weighted", "snorkel"}
-    assert name in ("weighted", "snorkel") and scores[name] == max(scores.values())
-    preds = probs_to_preds(model.predict_proba(valid.L), tie_break="wrench")
-    assert scores[name] == classification_metrics(valid.y, preds, 2)["accuracy"]
-
-
-def test_select_label_model_follows_the_validation_labels():
-    # With the validation gold replaced by what the majority vote predicts, majority must win.
-    train = make_synthetic_votes(2000, ACCURACIES, COVERAGES, 2, seed=10)
-    valid = make_synthetic_votes(400, ACCURACIES, COVERAGES, 2, seed=11)
-    majority_preds = probs_to_preds(MajorityVote(2).fit(train.L).predict_proba(valid.L), tie_break="wrench")
-    name, _, scores = select_label_model(
-        train.L, valid.L, majority_preds, 2, seed=0, candidates=("weighted", "majority")
-    )
-    assert name == "majority" and scores["majority"] == 1.0
-
-
-def test_select_label_model_ties_go_to_the_simplest():
-    L = np.array([[0, 0, 0], [1, 1, 1], [0, 0, -1], [1, 1, -1]] * 5, dtype=np.int8)
-    y = np.array([0, 1, 0, 1] * 5)
-    name, _, scores = select_label_model(L, L, y, 2, seed=0, candidates=("weighted", "majority"))
-    assert scores == {"weighted": 1.0, "majority": 1.0}
-    assert name == "majority"
-
-
-def test_select_label_model_skips_models_that_cannot_fit():
-    L = np.array([[0, 0], [1, 1], [0, -1]], dtype=np.int8)
-    name, _, scores = select_label_model(L, L, np.array([0, 1, 0]), 2, seed=0)
-    assert "snorkel" not in scores and name == "majority"
-
-
-def test_select_label_model_rejects_unknown_metric_and_candidates():
-    L = np.zeros((3, 3), dtype=np.int8)
-    with pytest.raises(ValueError, match="binary_f1"):
-        select_label_model(L, L, np.zeros(3), 3, seed=0, metric="binary_f1")
-    with pytest.raises(ValueError, match="expected candidates among"):
-        select_label_model(L, L, np.zeros(3), 2, seed=0, candidates=("gold",))
-
-
-def _copied_weak_programs(n_rows: int, seed: int):
-    """One accurate program and two identical copies of a weak one: they outvote it and agree with each other."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 2, size=n_rows)
-    strong = np.where(rng.random(n_rows) < 0.9, y, 1 - y)
-    weak = np.where(rng.random(n_rows) < 0.6, y, 1 - y)
-    return np.column_stack([strong, weak, weak]).astype(np.int8), y
-
-
-def test_valid_labels_rescue_a_program_outvoted_by_copies():
-    L_train, _ = _copied_weak_programs(2000, seed=1)
-    L_valid, y_valid = _copied_weak_programs(300, seed=2)
-    name, model, scores = select_label_model(
-        L_train, L_valid, y_valid, 2, seed=0, candidates=("majority", "weighted"), use_valid_labels=True
-    )
-    assert set(scores) == {"majority", "weighted", "majority+valid", "weighted+valid"}
-    # Without labels the copies look like the most reliable programs; the dev accuracies say otherwise.
-    assert scores["weighted"] < 0.7 and scores["weighted+valid"] > 0.85
-    assert name == "weighted+valid"
-    assert model.program_accuracies_[0] > 0.85 > 0.65 > model.program_accuracies_[1]
-    L_test, y_test = _copied_weak_programs(1000, seed=3)
-    assert accuracy(y_test, probs_to_preds(model.predict_proba(L_test))) > 0.85
-
-
-def test_valid_label_scores_are_cross_fitted():
-    # No votes at all: a dev-informed model can only predict its class prior, read off the
-    # other folds' labels, never the labels of the rows it is scored on.
-    L = np.full((200, 3), -1, dtype=np.int8)
-    y = np.random.default_rng(0).permutation([1] * 140 + [0] * 60)
-    name, model, scores = select_label_model(L, L, y, 2, seed=0, candidates=("majority",), use_valid_labels=True)
-    # Every row is uncovered: the +valid model predicts the prior class of the other folds.
-    assert scores["majority+valid"] == pytest.approx(0.7)
-    assert name == "majority+valid"
-    np.testing.assert_allclose(model.class_balance_, [(60 + 1) / 202, (140 + 1) / 202])
-
-
-def test_a_program_is_never_judged_on_the_row_it_is_scored_on():
-    # Program i votes a coin flip on valid row i only. Judged in-sample, the flips that were
-    # right would keep their weight and the wrong ones lose it (about 0.75 accuracy); judged
-    # out of fold, no program has evidence on its own row and the score stays at chance.
-    rng = np.random.default_rng(0)
-    n = 200
-    y = rng.permutation([0, 1] * (n // 2))
-    L_valid = np.full((n, n), -1, dtype=np.int8)
-    L_valid[np.arange(n), np.arange(n)] = rng.integers(0, 2, size=n)
-    L_train = np.full((50, n), -1, dtype=np.int8)
-    _, _, scores = select_label_model(L_train, L_valid, y, 2, seed=0, candidates=("weighted",), use_valid_labels=True)
-    assert scores["weighted+valid"] < 0.62
-    in_sample = make_label_model("weighted", 2, seed=0, uncovered="prior").fit(L_train, L_valid, y)
-    assert accuracy(y, probs_to_preds(in_sample.predict_proba(L_valid))) > 0.68
-
-
-def test_valid_labels_are_off_by_default():
-    L_train, _ = _copied_weak_programs(500, seed=1)
-    L_valid, y_valid = _copied_weak_programs(100, seed=2)
-    _, _, scores = select_label_model(L_train, L_valid, y_valid, 2, seed=0, candidates=("majority", "weighted"))
-    assert set(scores) == {"majority", "weighted"}
 
 
 def test_stratified_folds_spread_every_class():

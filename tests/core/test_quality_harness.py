@@ -84,16 +84,22 @@ def test_harness_runs_every_stage_and_prints_one_table(tiny):
     assert any("never_votes" in note for note in notes)
     for row in rows:
         assert 0.0 < row["coverage"] <= 1.0
-        assert row["label_model"] in row["label_model_valid"]
-        assert row["student"]["model"] == "logreg" and row["student"]["features"] == "tfidf"
-        assert set(row["student_valid"]) == {"logreg/tfidf/covered", "logreg/tfidf/all"}
-        # The keywords separate this data: both stages must be far above chance on test.
+        selection = row["selection"]
+        assert row["label_model"] == selection["label_model"] in {s["name"] for s in selection["label_models"]}
+        names = {c["name"] for c in selection["candidates"]}
+        # The narrowed grid, the supervised floor added to it, and the label model itself.
+        assert names == {"logreg/tfidf/covered", "logreg/tfidf/all", "logreg/tfidf/gold", "label_model"}
+        assert row["winner"] in names and row["supervised"] == "logreg/tfidf/gold"
+        # The keywords separate this data: every stage must be far above chance on test.
         assert row["label_model_test"]["accuracy"] > 0.9
-        assert row["student_test"]["accuracy"] > 0.9
+        assert row["final_test"]["accuracy"] > 0.9
+        assert 0.0 <= row["estimate"]["accuracy"] <= 1.0
+        assert set(quality.checks(row)) == {"floor", "estimate"}
 
     table = quality.format_table(rows)
-    lines = table.splitlines()
-    assert len(lines) == 2 + len(rows) and lines[0].startswith("| dataset | source |")
+    first, second = table.split("\n\n")
+    assert len(first.splitlines()) == 2 + len(rows) and first.startswith("| dataset | source |")
+    assert len(second.splitlines()) == 2 + len(rows)
     assert "| tiny | folder | 3/4 |" in table
 
 
@@ -107,32 +113,56 @@ def test_a_second_run_reuses_the_ingested_dataset(tiny):
     assert (second.gold["test"] >= 0).all()
 
 
-def test_medabs_is_carved_with_a_fixed_seed(tmp_path):
-    source = tmp_path / "medabs"
-    source.mkdir()
+def test_a_dataset_shipped_as_one_split_is_carved_with_a_fixed_seed(tmp_path):
+    source = tmp_path / "data" / "abstracts"
+    source.mkdir(parents=True)
     rows = {str(i): {"label": i % 5, "weak_labels": [], "data": {"text": f"abstract {i}"}} for i in range(100)}
     (source / "test.json").write_text(json.dumps(rows), encoding="utf-8")
     (source / "label.json").write_text(json.dumps({str(k): f"class {k}" for k in range(5)}), encoding="utf-8")
-    out, counts = quality.carve_medabs(source / "test.json", tmp_path / "carved.jsonl")
+    spec = tmp_path / "abstracts.yaml"
+    spec.write_text(
+        "name: abstracts\ninstruction: Which class?\nclasses:\n" + "".join(f"  - name: class {k}\n" for k in range(5)),
+        encoding="utf-8",
+    )
+    benchmark = quality.Benchmark("abstracts", str(source), "accuracy", carved=True, spec=spec)
+    cache = quality.open_storage(str(tmp_path / "cache"))
+    prepared = quality.prepare_dataset(benchmark, tmp_path, cache)
     # 20 % test, then 10 % of the rest as valid: the rule of shared/data/extra/README.md.
-    assert counts == {"train": 72, "valid": 8, "test": 20}
-    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    again, _ = quality.carve_medabs(source / "test.json", tmp_path / "again.jsonl")
-    assert [r["split"] for r in records] == [json.loads(line)["split"] for line in again.read_text().splitlines()]
-    assert {r["label"] for r in records} == {f"class {k}" for k in range(5)}
+    assert {s: i.n_rows for s, i in prepared.manifest.splits.items()} == {"train": 72, "valid": 8, "test": 20}
+    assert "carved with RandomState(0)" in prepared.note
+    again = quality.prepare_dataset(benchmark, tmp_path, cache)
+    assert again.row_ids["valid"].tolist() == prepared.row_ids["valid"].tolist()
 
 
-def test_table_shows_the_published_number_beside_each_stage():
+def _row(**overrides):
     row = {
-        "dataset": "youtube", "metric": "accuracy", "source": "human", "family": "human", "n_programs": 10, "n_kept": 10,
-        "coverage": 0.893, "label_model": "weighted+valid",
-        "label_model_test": {"accuracy": 0.868, "f1": 0.847, "binary_f1": 0.847},
-        "student": {"model": "logreg", "features": "tfidf", "rows": "all"},
-        "student_test": {"accuracy": 0.9, "f1": 0.89, "binary_f1": 0.89},
+        "dataset": "youtube", "metric": "accuracy", "paper_metric": "accuracy", "source": "human", "family": "human",
+        "n_programs": 10, "n_kept": 10, "coverage": 0.893, "label_model": "weighted+valid",
+        "label_model_test": {"accuracy": 0.868, "f1": 0.847, "macro_f1": 0.85, "binary_f1": 0.847},
+        "label_model_alone_test": {"accuracy": 0.9, "f1": 0.89, "macro_f1": 0.9, "binary_f1": 0.89},
+        "supervised": "logreg/minilm/gold", "supervised_test": {"accuracy": 0.944, "f1": 0.94, "macro_f1": 0.94, "binary_f1": 0.94},
+        "student": "logreg/tfidf/covered+gold", "student_test": {"accuracy": 0.968, "f1": 0.966, "macro_f1": 0.968, "binary_f1": 0.966},
+        "winner": "logreg/tfidf/covered+gold", "final_test": {"accuracy": 0.968, "f1": 0.966, "macro_f1": 0.968, "binary_f1": 0.966},
+        "estimate": {"accuracy": 0.942, "macro_f1": 0.94, "binary_f1": 0.93},
     }
-    table = quality.format_table([row])
+    row.update(overrides)
+    return row
+
+
+def test_table_shows_the_floors_the_estimate_and_the_published_numbers():
+    table = quality.format_table([_row()])
     assert "0.868*" in table and "0.852 [S]" in table and "0.850 [T4]" in table
-    assert "logreg/tfidf/all" in table
+    assert "| logreg/tfidf/covered+gold | 0.968 | 0.968 | 0.968 | 0.942 | yes | yes |" in table
+
+
+def test_the_floor_and_the_estimate_are_checked_by_the_runs_metric():
+    assert quality.checks(_row()) == {"floor": True, "estimate": True}
+    below = _row(final_test={"accuracy": 0.93, "f1": 0.9, "macro_f1": 0.93, "binary_f1": 0.9})
+    assert quality.checks(below) == {"floor": False, "estimate": True}  # 0.93 < 0.944 - 0.005
+    assert quality.checks(_row(estimate={"accuracy": 0.90, "macro_f1": 0.9, "binary_f1": 0.9}))["estimate"] is False
+    by_f1 = _row(metric="macro_f1", final_test={"accuracy": 0.5, "f1": 0.95, "macro_f1": 0.95, "binary_f1": 0.95},
+                 estimate={"accuracy": 0.5, "macro_f1": 0.94, "binary_f1": 0.9})
+    assert quality.checks(by_f1) == {"floor": True, "estimate": True}
 
 
 @pytest.mark.slow

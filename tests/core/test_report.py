@@ -102,7 +102,7 @@ def test_cost_groups_the_ledger_by_model_and_totals():
 
 def test_label_model_and_timings():
     lines = _lines(render_report(RESULTS))
-    assert "Chosen: **snorkel** (best validation accuracy)" in lines
+    assert "Chosen: **snorkel** (best out-of-fold accuracy on the valid split)" in lines
     assert "| snorkel ✓ | 0.8417 |" in lines and "| majority | 0.8250 |" in lines
     assert "| **total** | **15.6** |" in lines
 
@@ -171,3 +171,45 @@ def test_in_sample_warning_follows_the_metrics_when_the_generator_fitted_valid_r
     # Nothing fitted (a library, an LLM, or no labeled valid rows): no warning.
     for generation in ({"generator": "library", "valid_rows_seen": 0}, None):
         assert "In-sample" not in render_report({**RESULTS, "generation": generation})
+
+
+SELECTION = {
+    "metric": {"name": "macro_f1", "reason": "macro_f1: the spec sets no metric, and the largest of the 3 classes ('positive') holds 69%", "explicit": False},
+    "n_folds": 5, "n_labeled": 773, "seed": 0, "valid_shares": [0.69, 0.2, 0.11],
+    "label_models": [
+        {"name": "majority", "role": "label model", "accuracy": 0.71, "macro_f1": 0.41, "binary_f1": None,
+         "train_shares": [0.93, 0.05, 0.02], "collapsed": True, "note": ""},
+        {"name": "weighted+valid", "role": "label model", "accuracy": 0.7, "macro_f1": 0.44, "binary_f1": None,
+         "train_shares": [0.85, 0.1, 0.05], "collapsed": False, "note": ""},
+    ],
+    "label_model": "weighted+valid",
+    "candidates": [
+        {"name": "label_model", "role": "label model", "accuracy": 0.706, "macro_f1": 0.29, "binary_f1": None,
+         "train_shares": [0.999, 0.001, 0.0], "collapsed": True, "note": "weighted+valid; logreg/tfidf/gold where no program votes"},
+        {"name": "logreg/tfidf/covered+gold", "role": "student", "accuracy": 0.72, "macro_f1": 0.55, "binary_f1": None,
+         "train_shares": [0.7, 0.2, 0.1], "collapsed": False, "note": ""},
+        {"name": "logreg/tfidf/gold", "role": "supervised", "accuracy": 0.70, "macro_f1": 0.52, "binary_f1": None,
+         "train_shares": [0.72, 0.18, 0.1], "collapsed": False, "note": ""},
+    ],
+    "winner": "logreg/tfidf/covered+gold", "fallback_student": "logreg/tfidf/covered+gold", "chosen_by": "macro_f1",
+    "warnings": ["label_model puts 100% of the training rows in one class while the labeled valid rows have two or more classes above 10%"],
+    "dropped": {}, "margins": {"runner_up": 0.03, "label_model": 0.26, "supervised": 0.03},
+}
+
+
+def test_a_run_that_chose_out_of_fold_shows_every_candidate_and_no_in_sample_warning():
+    results = {**RESULTS, "selection": SELECTION, "generation": {"generator": "offline", "valid_rows_seen": 773, "valid_split": "valid"}}
+    text = render_report(results)
+    lines = _lines(text)
+    assert "## How the final labels were chosen" in lines
+    assert any(line.startswith("- metric: macro_f1: the spec sets no metric") for line in lines)
+    assert (
+        "- final labels from **logreg/tfidf/covered+gold**: out-of-fold macro_f1 0.5500 (accuracy 0.7200, macro-F1 0.5500); "
+        "ahead of the runner-up by +0.0300, the label model by +0.2600, the supervised floor by +0.0300"
+    ) in lines
+    assert any(line.startswith("- **warning:** label_model puts 100%") for line in lines)
+    # Accuracy and macro-F1 side by side, the largest class on train, the collapse flag.
+    assert "| label_model (weighted+valid; logreg/tfidf/gold where no program votes) | label model | 0.7060 | 0.2900 | 100% | collapsed |" in lines
+    assert "| **logreg/tfidf/covered+gold** ✓ | student | 0.7200 | 0.5500 | 70% |  |" in lines
+    # The label model and student sections of a run without such a choice are not shown, nor the in-sample caveat.
+    assert "## Label model" not in lines and "## Student" not in lines and "In-sample" not in text

@@ -55,7 +55,7 @@ def test_library_run_contains_faulty_programs_and_reports(prefect_harness, demo_
     assert faults["zz_raises"]["n_errors"] > 0
     assert faults["zz_garbage"]["n_invalid"] > 0
     assert faults["zz_loops"]["timed_out"] and metrics["programs.quarantined"] == 1
-    # A library was not fitted to the valid rows: no in-sample warning.
+    # A library was not fitted to the valid rows, and every choice is made out of fold: no in-sample warning.
     assert metrics["generator.valid_rows_seen"] == 0 and "In-sample" not in report
     for name in ("zz_raises", "zz_loops", "zz_garbage"):
         assert name in report
@@ -106,7 +106,10 @@ def test_same_votes_pseudolabels_and_student_whatever_the_workers(prefect_harnes
     assert runs[0]["metrics"] == runs[1]["metrics"] == runs[2]["metrics"]
 
 
-def test_the_student_and_label_model_are_chosen_on_valid_and_reported(prefect_harness, demo_csv, tmp_path):
+def test_every_choice_is_made_out_of_fold_and_reported(prefect_harness, demo_csv, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     from flows.label_dataset import label_dataset
 
     config = _config(
@@ -117,14 +120,54 @@ def test_the_student_and_label_model_are_chosen_on_valid_and_reported(prefect_ha
     summary = label_dataset(config)
     run = Path(summary["run_root"])
     report = (run / "report.md").read_text()
-    student = json.loads((run / "student" / "student.json").read_text())
+    selection = json.loads((run / "selection.json").read_text())
     label_model = json.loads((run / "label_model" / "summary.json").read_text())
+    metrics = json.loads((run / "metrics.json").read_text())
 
-    assert set(student["valid_scores"]) == {"logreg/tfidf/covered", "logreg/tfidf/all"}
-    chosen = f"{student['model']}/{student['features']}/{student['rows']}"
-    assert student["valid_scores"][chosen] == max(student["valid_scores"].values())
-    assert f"Chosen: **{chosen}** (best validation accuracy)" in report
-    # The label model is fitted on a 300-row sample of the training votes; its dev-set variants were tried.
+    # The narrowed grid, the supervised floor added to it, and the label model itself competed.
+    names = {c["name"] for c in selection["candidates"]}
+    assert names == {"label_model", "logreg/tfidf/covered", "logreg/tfidf/all", "logreg/tfidf/gold"}
+    assert {c["name"] for c in selection["label_models"]} == {"majority", "weighted", "weighted+valid", "snorkel"}
+    winner = next(c for c in selection["candidates"] if c["name"] == selection["winner"])
+    assert winner["accuracy"] == max(c["accuracy"] for c in selection["candidates"])
+    assert selection["n_folds"] == 5 and selection["metric"]["name"] == "accuracy"
+    assert metrics["selection.winner"] == selection["winner"]
+    assert metrics["final_labels.valid_out_of_fold.accuracy"] == round(winner["accuracy"], 4)
+    # The report shows every candidate's out-of-fold scores, and no in-sample valid score.
+    assert "## How the final labels were chosen" in report and "### Final labels (out of fold)" in report
+    for name in names:
+        assert name in report
+    assert "label model | valid |" not in report and "student | valid |" not in report
+    # The final labels: one per row of every split, from the winner.
+    for split in ("train", "valid", "test"):
+        final = pq.read_table(run / "final" / f"{split}.parquet")
+        pseudo = pa.concat_tables([pq.read_table(p) for p in sorted((run / "labels" / split).glob("*.parquet"))])
+        assert final.column("row_id").to_pylist() == pseudo.column("row_id").to_pylist()
+        assert set(final.column("source").to_pylist()) <= {"label model", "student"}
+    # The chosen label model is refitted on a 300-row sample of the training votes, with the valid labels.
     assert label_model["fit_rows"] == 300 < label_model["train_rows"]
-    assert any(name.endswith("+valid") for name in label_model["valid_scores"])
-    assert label_model["metric"] == "accuracy"
+    assert label_model["name"] == selection["label_model"] and label_model["metric"] == "accuracy"
+
+
+def test_a_dataset_shipped_as_one_split_is_carved_then_labeled(prefect_harness, demo_csv, tmp_path):
+    import csv
+
+    from flows.label_dataset import label_dataset
+
+    # The demo tickets as a WRENCH folder holding a test split only (how MedAbs ships).
+    folder = tmp_path / "tickets"
+    folder.mkdir()
+    classes = ["billing", "technical", "shipping", "account"]
+    with open(demo_csv, encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    content = {str(i): {"data": {"text": r["text"]}, "label": classes.index(r["label"]), "weak_labels": []} for i, r in enumerate(rows)}
+    (folder / "test.json").write_text(json.dumps(content), encoding="utf-8")
+    (folder / "label.json").write_text(json.dumps(dict(enumerate(classes))), encoding="utf-8")
+    config = _config(tmp_path, folder, **{"data.split_field": None, "data.id_field": None, "data.format": "wrench"})
+    summary = label_dataset(config)
+    run = Path(summary["run_root"])
+    manifest = json.loads((run / "manifest.json").read_text())
+    # 20 % test, then 10 % of the rest as valid, seeded: the rule of shared/data/extra/README.md.
+    assert manifest["dataset"]["rows"] == {"train": 576, "valid": 64, "test": 160}
+    assert summary["metrics"]["final_labels.test.accuracy"] > 0.6
+    assert (run / "selection.json").exists()
