@@ -40,9 +40,14 @@ def build_generator(
     """The generator named by ``settings["kind"]`` (a ``GeneratorConfig`` as a dict)."""
     kind = settings["kind"]
     if kind == "offline":
+        from alchemist_core.features import embed_with_cache
         from alchemist_core.generators.offline import OfflineGenerator
 
-        return OfflineGenerator(limits=limits)
+        # The embeddings cache the pipeline's own ``x["minilm"]`` comes from: the prototypes are
+        # built from the same vectors the programs will read, and a rerun (one per fold of the
+        # out-of-fold choices) embeds nothing twice.
+        embeddings = cache.child("embeddings")
+        return OfflineGenerator(limits=limits, encoder=lambda texts: embed_with_cache(texts, embeddings))
     if kind == "library":
         from alchemist_core.generators.library import LibraryGenerator
 

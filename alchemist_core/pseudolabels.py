@@ -39,47 +39,51 @@ def table_posterior(table: pa.Table) -> np.ndarray:
     return np.column_stack([table.column(c).to_numpy() for c in names]).astype(np.float64)
 
 
-FINAL_SOURCES = ("label model", "student")
+FINAL_SOURCES = ("label model", "student", "blend")
 
 
 def final_label_table(
-    pseudo: pa.Table, student: pa.Table | None, *, use_label_model: bool, row_offset: int = 0
+    pseudo: pa.Table, student: pa.Table | None, *, use: str, row_offset: int = 0
 ) -> pa.Table:
     """A shard of the run's final labels: ``row_id``, ``label``, ``confidence``, ``source``, ``p_0 ..``.
 
-    With ``use_label_model`` (the run's out-of-fold choice was the label model), a row some
-    program votes on takes the label model's posterior (ties broken as the evaluation breaks
-    them, :func:`alchemist_core.aggregate.probs_to_preds` ``"wrench"`` from ``row_offset``) and
-    any other row the student's; without a student, the label model's prior. Otherwise every
-    row takes the student's prediction. ``source`` says which, per row.
+    ``use`` is what the run chose out of fold (:mod:`alchemist_core.selection`):
+
+    - ``"label model"``: a row some program votes on takes the label model's posterior, any
+      other row the student's (without a student, the label model's prior);
+    - ``"blend"``: a row some program votes on takes the average of the two posteriors, any
+      other row the student's;
+    - ``"student"``: every row takes the student's prediction.
+
+    Ties are broken as the evaluation breaks them (:func:`alchemist_core.aggregate.probs_to_preds`
+    ``"wrench"`` from ``row_offset``). ``source`` says, per row, which posterior labeled it.
     """
     from alchemist_core.aggregate import probs_to_preds
 
+    if use not in FINAL_SOURCES:
+        raise ValueError(f"expected use to be one of {list(FINAL_SOURCES)}, got {use!r}")
     row_ids = pseudo.column("row_id")
     if student is not None and student.column("row_id").to_pylist() != row_ids.to_pylist():
         raise ValueError("the student's predictions and the pseudolabels are not aligned; rerun the student stage")
+    if use != "label model" and student is None:
+        raise ValueError(f"final labels from the {use} need the student's predictions; the run has none")
     lm = table_posterior(pseudo)
-    if not use_label_model:
-        if student is None:
-            raise ValueError("final labels from the student need its predictions; the run has none")
+    covered = pseudo.column("covered").to_numpy(zero_copy_only=False).astype(bool)
+    source = np.full(len(lm), "student", dtype=object)
+    if use == "student":
         proba = table_posterior(student)
-        label = proba.argmax(axis=1)
-        from_lm = np.zeros(len(label), dtype=bool)
     else:
-        covered = pseudo.column("covered").to_numpy(zero_copy_only=False).astype(bool)
-        proba = lm.copy()
-        label = probs_to_preds(lm, tie_break="wrench", row_offset=row_offset)
-        from_lm = np.ones(len(label), dtype=bool)
-        if student is not None:
-            student_proba = table_posterior(student)
-            proba[~covered] = student_proba[~covered]
-            label = np.where(covered, label, student_proba.argmax(axis=1))
-            from_lm = covered
+        proba = lm.copy() if student is None else table_posterior(student)
+        weight = 1.0 if use == "label model" else 0.5
+        rows = covered if student is not None else np.ones(len(lm), dtype=bool)
+        proba[rows] = weight * lm[rows] + (1.0 - weight) * proba[rows]
+        source[rows] = use
+    label = probs_to_preds(proba, tie_break="wrench", row_offset=row_offset) if len(proba) else np.zeros(0, dtype=np.int64)
     columns = {
         "row_id": row_ids,
         "label": pa.array(label.astype(np.int64)),
         "confidence": pa.array(proba[np.arange(len(label)), label].astype(np.float32) if len(label) else np.zeros(0, np.float32)),
-        "source": pa.array(np.where(from_lm, FINAL_SOURCES[0], FINAL_SOURCES[1]).tolist(), type=pa.string()),
+        "source": pa.array(source.tolist(), type=pa.string()),
     }
     for k in range(proba.shape[1]):
         columns[f"p_{k}"] = pa.array(proba[:, k].astype(np.float32))

@@ -270,10 +270,17 @@ def _final_source(selection: Mapping[str, Any] | None, has_student: bool) -> str
     """Where the final labels come from, as the source run chose out of fold."""
     if selection is None:
         return "the student" if has_student else "the label model"
+    student = selection["fallback_student"]
     if selection["winner"] == "label_model":
         return f"the label model ({selection['label_model']})" + (
-            f", the student ({selection['fallback_student']}) where no program votes" if has_student and selection["fallback_student"] else ""
+            f", the student ({student}) where no program votes" if has_student and student else ""
         )
+    if selection["winner"] == "blend":
+        if not has_student:
+            return f"the label model ({selection['label_model']}; the run chose it blended with its student, which this run does not use)"
+        return f"the label model ({selection['label_model']}) and the student ({student}) averaged where programs vote, the student elsewhere"
+    if not has_student:
+        return f"the label model ({selection['label_model']}; the run chose its student, which this run does not use)"
     return f"the student ({selection['winner']})"
 
 

@@ -241,7 +241,7 @@ def _student_section(student: StudentSection) -> str:
     return "\n".join(lines)
 
 
-_ROLE_ORDER = ("label model", "student", "supervised")
+_ROLE_ORDER = ("blend", "label model", "student", "supervised")
 
 
 def _candidate_rows(candidates: Sequence[Mapping[str, Any]], winner: str, metric: str, with_binary: bool) -> list[list[str]]:
@@ -271,13 +271,18 @@ def selection_section(selection: Mapping[str, Any]) -> str:
     margins = selection.get("margins") or {}
     labels = {"runner_up": "the runner-up", "label_model": "the label model", "supervised": "the supervised floor"}
     ahead = ", ".join(f"{labels[k]} by {v:+.4f}" for k, v in margins.items() if k in labels)
-    described = {"label_model": "the label model (a student where no program votes)"}.get(winner, winner)
+    described = {
+        "label_model": "the label model (a student where no program votes)",
+        "blend": "the blend (the label model and the student averaged where programs vote, the student elsewhere)",
+    }.get(winner, winner)
     lines = [
         "## How the final labels were chosen",
         "",
         f"Every choice was made out of fold: the {_number(selection.get('n_labeled'))} labeled valid rows were cut into "
-        f"{selection.get('n_folds')} stratified folds, and each candidate was fitted without a fold and scored on it "
-        "(programs that learn from labeled rows were regenerated per fold too), so no score below is in-sample.",
+        f"{selection.get('n_folds')} stratified folds, and each candidate was fitted without a fold and scored on it"
+        + (", with programs generated without that fold's rows" if selection.get("fold_programs") else "")
+        + (f", on {_number(selection['n_train'])} training rows" if selection.get("n_train") else "")
+        + "; no score below is in-sample.",
         "",
         f"- metric: {_cell(reason)}",
         f"- final labels from **{_cell(described)}**: out-of-fold {metric} {_number(won.get(metric))} "
@@ -286,7 +291,7 @@ def selection_section(selection: Mapping[str, Any]) -> str:
         f"- label model: **{_cell(selection.get('label_model', _MISSING))}**",
     ]
     if selection.get("fallback_student"):
-        lines.append(f"- student: **{_cell(selection['fallback_student'] if winner == 'label_model' else winner)}**")
+        lines.append(f"- student: **{_cell(selection['fallback_student'] if winner in ('label_model', 'blend') else winner)}**")
     for warning in selection.get("warnings") or []:
         lines.append(f"- **warning:** {_cell(warning)}")
     with_binary = any(c.get("binary_f1") is not None for c in [*candidates, *selection.get("label_models", [])])

@@ -14,9 +14,11 @@ not shape the candidate being scored:
 
 The label model is chosen first (:func:`cross_fit_label_models`). The final labels are then
 chosen (:func:`cross_fit_students`, :func:`choose_final`) among the students fitted on its
-pseudolabels, the supervised floor (students trained on the labeled rows alone) and the label
-model itself: its posterior where programs vote, the best student where none does. The caller
-refits the winner on every labeled row.
+pseudolabels, the supervised floor (students trained on the labeled rows alone), the label
+model itself (its posterior where programs vote, the best student where none does) and the
+blend of the two (their posteriors averaged where programs vote: the programs' evidence and
+what the student learned from the text, each correcting the other). The caller refits the
+winner on every labeled row.
 
 No silent collapse: a candidate that puts more than :data:`COLLAPSE_SHARE` of the training
 rows in one class, while the valid split has two or more classes above
@@ -54,6 +56,10 @@ LABEL_MODEL_CANDIDATES = ("majority", "weighted", "weighted+valid", "snorkel")
 VALID_SUFFIX = "+valid"
 LABEL_MODEL_FINAL = "label_model"
 """Name of the final candidate that keeps the label model's labels (a student where no program votes)."""
+BLEND_FINAL = "blend"
+"""Name of the final candidate that averages the label model's posterior and the student's where programs vote
+(the student alone elsewhere)."""
+USES_LABEL_MODEL = (LABEL_MODEL_FINAL, BLEND_FINAL)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -301,6 +307,8 @@ class LabelModelCrossFit:
     train_covered: list[np.ndarray]  # per fold: training rows some kept program votes on
     valid_posterior: np.ndarray  # (n_labeled, n_classes): chosen model, out of fold
     valid_covered: np.ndarray  # (n_labeled,): some kept program of the row's fold votes on it
+    fold_programs: bool = False  # each fold had programs of its own (generated without its rows)
+    n_train: int = 0  # training rows the candidates were fitted on
 
 
 def fit_label_model(
@@ -426,7 +434,7 @@ def cross_fit_label_models(
     logger.info("label model %s chosen out of fold by %s", best.name, chosen_by)
     return LabelModelCrossFit(
         scores, best.name, chosen_by, warnings, kept, dropped, train_posterior[best.name], train_covered,
-        oof[best.name], valid_covered,
+        oof[best.name], valid_covered, fold_programs=len(fold_votes) > 1, n_train=n_train,
     )
 
 
@@ -439,7 +447,7 @@ class StudentCrossFit:
     """Out-of-fold predictions of every student candidate."""
 
     valid_proba: dict[str, np.ndarray] = field(default_factory=dict)  # name -> (n_labeled, n_classes)
-    train_pred: dict[str, list[np.ndarray]] = field(default_factory=dict)  # name -> per fold (n_train,)
+    train_proba: dict[str, list[np.ndarray]] = field(default_factory=dict)  # name -> per fold (n_train, n_classes) float32
     failed: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -510,15 +518,15 @@ def cross_fit_students(
             logger.warning("student %s left out of the choice: %s", choice.name, failure)
             continue
         proba = np.zeros((len(y), n_classes))
-        train_pred = []
+        train_proba = []
         for k in range(folds.n_folds):
             valid_proba, predicted, seconds = fitted[(choice.name, keys[(choice.name, k)])]
             held = folds.held_out(k)
             proba[held] = valid_proba[held]
-            train_pred.append(predicted)
+            train_proba.append(predicted)
             result.seconds[choice.name] = result.seconds.get(choice.name, 0.0) + seconds
         result.valid_proba[choice.name] = proba
-        result.train_pred[choice.name] = train_pred
+        result.train_proba[choice.name] = train_proba
         logger.info("student %s: out-of-fold predictions (%.1f s of fitting)", choice.name, result.seconds[choice.name])
     logger.info("%d student fits in %.1f s", len(jobs), time.perf_counter() - started)
     return result
@@ -536,7 +544,7 @@ def _fit_and_predict(
     choice: Any, X: Mapping[str, Any], posterior: np.ndarray, covered: np.ndarray, labeled: np.ndarray, y: np.ndarray,
     config: Any, seed: int,
 ) -> tuple[np.ndarray, np.ndarray, float] | str:
-    """One fold's student: its probabilities on every labeled valid row and its labels of the training rows.
+    """One fold's student: its probabilities on every labeled valid row and on the training rows.
 
     Returns the reason instead when the student cannot be fitted (an :class:`InputError`).
     """
@@ -549,7 +557,7 @@ def _fit_and_predict(
         )
     except InputError as error:
         return str(error)
-    return student.predict_proba(X["valid"]), student.predict(X["train"]), time.perf_counter() - started
+    return student.predict_proba(X["valid"]), student.predict_proba(X["train"]).astype(np.float32), time.perf_counter() - started
 
 
 def _training_key(choice: Any, posterior: np.ndarray, covered: np.ndarray, labeled: np.ndarray) -> str:
@@ -576,8 +584,10 @@ class Selection:
     """Every out-of-fold choice of a run: the label model, then the final labels.
 
     ``winner`` is :data:`LABEL_MODEL_FINAL` (the label model's labels, ``fallback_student``
-    where no program votes) or a student name (``model/features/rows``; rows ``gold`` is the
-    supervised floor). ``fallback_student`` is the best student by the same rule.
+    where no program votes), :data:`BLEND_FINAL` (the label model's posterior and
+    ``fallback_student``'s averaged where programs vote, the student's elsewhere) or a student
+    name (``model/features/rows``; rows ``gold`` is the supervised floor). ``fallback_student``
+    is the best student by the same rule.
     """
 
     metric: MetricChoice
@@ -593,6 +603,8 @@ class Selection:
     chosen_by: str
     warnings: tuple[str, ...] = ()
     dropped: Mapping[str, str] = field(default_factory=dict)  # programs curation dropped in some fold
+    fold_programs: bool = False  # each fold's programs were generated without its labeled rows
+    n_train: int = 0  # training rows the candidates were fitted on
 
     @property
     def digest(self) -> str:
@@ -614,7 +626,7 @@ class Selection:
     @property
     def student(self) -> str:
         """The student the run trains: the winner when it is a student, else the fallback."""
-        return self.fallback_student if self.winner == LABEL_MODEL_FINAL else self.winner
+        return self.fallback_student if self.winner in USES_LABEL_MODEL else self.winner
 
     def margins(self) -> dict[str, float]:
         """How far the winner is ahead (by ``chosen_by``) of the runner-up, the label model and the best supervised floor."""
@@ -625,6 +637,7 @@ class Selection:
         if others:
             out["runner_up"] = win - max(s.score(metric) for s in others)
         if self.winner != LABEL_MODEL_FINAL and any(s.name == LABEL_MODEL_FINAL for s in self.candidates):
+            # The label model alone: its posterior where programs vote, the student elsewhere.
             out["label_model"] = win - self.candidate(LABEL_MODEL_FINAL).score(metric)
         supervised = [s for s in self.candidates if s.role == "supervised" and s.name != self.winner]
         if supervised:
@@ -646,6 +659,8 @@ class Selection:
             "chosen_by": self.chosen_by,
             "warnings": list(self.warnings),
             "dropped": dict(self.dropped),
+            "fold_programs": self.fold_programs,
+            "n_train": self.n_train,
             "margins": {k: round(v, 4) for k, v in self.margins().items()},
         }
 
@@ -665,6 +680,8 @@ class Selection:
             chosen_by=data["chosen_by"],
             warnings=tuple(data.get("warnings", ())),
             dropped=dict(data.get("dropped", {})),
+            fold_programs=bool(data.get("fold_programs", False)),
+            n_train=int(data.get("n_train", 0)),
         )
 
 
@@ -678,7 +695,11 @@ def choose_final(
     metric: MetricChoice,
     candidates: Sequence[Any],
 ) -> Selection:
-    """Pick the final labels among the students, the supervised floor and the label model itself."""
+    """Pick the final labels among the students, the supervised floor, the label model itself and the blend.
+
+    The best student (by the same rule) is the *fallback*: it labels the rows no program votes
+    on for the label model, and is averaged with the label model's posterior for the blend.
+    """
     from alchemist_core.aggregate import probs_to_preds
 
     y = np.asarray(y, dtype=np.int64)
@@ -688,28 +709,38 @@ def choose_final(
         if choice.name not in students.valid_proba:
             continue
         pred = students.valid_proba[choice.name].argmax(axis=1)
-        shares = np.mean([class_shares(p, n_classes) for p in students.train_pred[choice.name]], axis=0)
+        shares = np.mean([class_shares(p.argmax(axis=1), n_classes) for p in students.train_proba[choice.name]], axis=0)
         role = "supervised" if choice.rows == "gold" else "student"
         student_scores.append(score_candidate(choice.name, role, y, pred, shares, valid_shares, n_classes))
     if not student_scores:
         raise InputError(f"no student candidate could be fitted in every fold: {students.failed}")
     fallback, _, _ = pick(student_scores, metric)
+    valid_student = students.valid_proba[fallback.name]
+    train_student = students.train_proba[fallback.name]
 
-    # The label model's own labels: its posterior where some program votes, the student elsewhere.
-    lm_pred = probs_to_preds(label_models.valid_posterior, tie_break="wrench")
-    hybrid = np.where(label_models.valid_covered, lm_pred, students.valid_proba[fallback.name].argmax(axis=1))
-    hybrid_shares = np.mean(
-        [
-            class_shares(np.where(covered, posterior.argmax(axis=1), student_pred), n_classes)
-            for posterior, covered, student_pred in zip(
-                label_models.train_posterior, label_models.train_covered, students.train_pred[fallback.name]
-            )
-        ],
-        axis=0,
-    )
-    note = f"{label_models.chosen}; {fallback.name} where no program votes"
-    lm_score = score_candidate(LABEL_MODEL_FINAL, "label model", y, hybrid, hybrid_shares, valid_shares, n_classes, note)
-    scores = [lm_score, *student_scores]
+    # The label model's own labels: its posterior where some program votes, the student elsewhere;
+    # and the blend: the two posteriors averaged where programs vote, the student elsewhere.
+    def combine(posterior: np.ndarray, covered: np.ndarray, student: np.ndarray, weight: float) -> np.ndarray:
+        mixed = np.asarray(student, dtype=np.float64).copy()
+        mixed[covered] = weight * posterior[covered] + (1.0 - weight) * mixed[covered]
+        return mixed
+
+    scores: list[CandidateScore] = []
+    for name, weight, role, note in (
+        (BLEND_FINAL, 0.5, "blend", f"{label_models.chosen} and {fallback.name} averaged where programs vote"),
+        (LABEL_MODEL_FINAL, 1.0, "label model", f"{label_models.chosen}; {fallback.name} where no program votes"),
+    ):
+        valid_mix = combine(label_models.valid_posterior, label_models.valid_covered, valid_student, weight)
+        shares = np.mean(
+            [
+                class_shares(probs_to_preds(combine(posterior, covered, student, weight), tie_break="wrench"), n_classes)
+                for posterior, covered, student in zip(label_models.train_posterior, label_models.train_covered, train_student)
+            ],
+            axis=0,
+        )
+        pred = probs_to_preds(valid_mix, tie_break="wrench")
+        scores.append(score_candidate(name, role, y, pred, shares, valid_shares, n_classes, note))
+    scores += student_scores
     winner, chosen_by, warnings = pick(scores, metric)
     dropped: dict[str, str] = {}
     for reasons in label_models.dropped:
@@ -729,6 +760,8 @@ def choose_final(
         chosen_by=chosen_by,
         warnings=tuple([*label_models.warnings, *warnings, *_failures(students)]),
         dropped=dropped,
+        fold_programs=label_models.fold_programs,
+        n_train=label_models.n_train,
     )
     logger.info(
         "final labels from %s (out-of-fold %s %.4f); label model %s, student %s",
@@ -771,6 +804,7 @@ def choose_label_model_only(
         valid_shares=tuple(float(v) for v in valid_shares), label_models=tuple(label_models.scores),
         label_model=label_models.chosen, candidates=(score,), winner=LABEL_MODEL_FINAL, fallback_student="",
         chosen_by=label_models.chosen_by, warnings=tuple(label_models.warnings), dropped=dropped,
+        fold_programs=label_models.fold_programs, n_train=label_models.n_train,
     )
 
 

@@ -194,19 +194,22 @@ def final_labels(
     import pyarrow as pa
 
     from alchemist_core.pseudolabels import final_label_table
-    from alchemist_core.selection import LABEL_MODEL_FINAL, Selection
+    from alchemist_core.selection import BLEND_FINAL, LABEL_MODEL_FINAL, Selection
 
     if isinstance(selection, Mapping):
         selection = Selection.from_json(selection)
     run = open_storage(run_root)
     predictions = (student or {}).get("predictions", {})
-    # A relabel run told not to use the student labels with the label model whatever was chosen.
-    use_label_model = not predictions or (selection is not None and selection.winner == LABEL_MODEL_FINAL)
+    use = "student"
+    if not predictions:
+        use = "label model"  # no student (disabled, or a relabel run told not to use it)
+    elif selection is not None:
+        use = {LABEL_MODEL_FINAL: "label model", BLEND_FINAL: "blend"}.get(selection.winner, "student")
     out = {}
     for split, uris in labels.items():
         pseudo = pa.concat_tables([Storage(uri).read_table() for uri in uris])
         student_table = Storage(predictions[split]).read_table() if split in predictions else None
-        table = final_label_table(pseudo, student_table, use_label_model=use_label_model)
+        table = final_label_table(pseudo, student_table, use=use)
         out[split] = run.write_table(table, "final", f"{split}.parquet")
-    get_run_logger().info("final labels from the %s for %s", "label model" if use_label_model else "student", sorted(out))
+    get_run_logger().info("final labels from the %s for %s", use, sorted(out))
     return out

@@ -88,7 +88,7 @@ def test_harness_runs_every_stage_and_prints_one_table(tiny):
         assert row["label_model"] == selection["label_model"] in {s["name"] for s in selection["label_models"]}
         names = {c["name"] for c in selection["candidates"]}
         # The narrowed grid, the supervised floor added to it, and the label model itself.
-        assert names == {"logreg/tfidf/covered", "logreg/tfidf/all", "logreg/tfidf/gold", "label_model"}
+        assert names == {"logreg/tfidf/covered", "logreg/tfidf/all", "logreg/tfidf/gold", "label_model", "blend"}
         assert row["winner"] in names and row["supervised"] == "logreg/tfidf/gold"
         # The keywords separate this data: every stage must be far above chance on test.
         assert row["label_model_test"]["accuracy"] > 0.9

@@ -126,7 +126,7 @@ def test_every_choice_is_made_out_of_fold_and_reported(prefect_harness, demo_csv
 
     # The narrowed grid, the supervised floor added to it, and the label model itself competed.
     names = {c["name"] for c in selection["candidates"]}
-    assert names == {"label_model", "logreg/tfidf/covered", "logreg/tfidf/all", "logreg/tfidf/gold"}
+    assert names == {"blend", "label_model", "logreg/tfidf/covered", "logreg/tfidf/all", "logreg/tfidf/gold"}
     assert {c["name"] for c in selection["label_models"]} == {"majority", "weighted", "weighted+valid", "snorkel"}
     winner = next(c for c in selection["candidates"] if c["name"] == selection["winner"])
     assert winner["accuracy"] == max(c["accuracy"] for c in selection["candidates"])
@@ -143,7 +143,7 @@ def test_every_choice_is_made_out_of_fold_and_reported(prefect_harness, demo_csv
         final = pq.read_table(run / "final" / f"{split}.parquet")
         pseudo = pa.concat_tables([pq.read_table(p) for p in sorted((run / "labels" / split).glob("*.parquet"))])
         assert final.column("row_id").to_pylist() == pseudo.column("row_id").to_pylist()
-        assert set(final.column("source").to_pylist()) <= {"label model", "student"}
+        assert set(final.column("source").to_pylist()) <= {"label model", "blend", "student"}
     # The chosen label model is refitted on a 300-row sample of the training votes, with the valid labels.
     assert label_model["fit_rows"] == 300 < label_model["train_rows"]
     assert label_model["name"] == selection["label_model"] and label_model["metric"] == "accuracy"

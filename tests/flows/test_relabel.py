@@ -80,6 +80,19 @@ def test_relabel_applies_the_stored_programs_label_model_and_student(source_run,
     assert metrics["train.label_model_accuracy"] > 0.6 and metrics["train.student_accuracy"] > 0.6
     report = (run / "report.md").read_text()
     assert str(source_run) in report and "billing_words" in report
+    # The final labels follow what the source run chose out of fold.
+    chosen = json.loads((source_run / "selection.json").read_text())["winner"]
+    final = pq.read_table(run / "final" / "train.parquet")
+    assert final.num_rows == 400 and metrics["train.final_accuracy"] > 0.6
+    sources = set(final.column("source").to_pylist())
+    if chosen == "label_model":
+        assert "label model" in sources and sources <= {"label model", "student"}
+    elif chosen == "blend":
+        assert "blend" in sources and sources <= {"blend", "student"}
+    else:
+        assert sources == {"student"}
+        assert final.column("label").equals(predictions.column("label").cast(final.column("label").type))
+    assert "Final labels: " in report
 
     # The same data again: the same run folder, everything from the cache.
     again, states = _relabel(**values)
