@@ -269,6 +269,7 @@ def selection_section(selection: Mapping[str, Any]) -> str:
     scores = {c["name"]: c for c in candidates}
     won = scores.get(winner, {})
     margins = selection.get("margins") or {}
+    interval = selection.get("interval")
     labels = {"runner_up": "the runner-up", "label_model": "the label model", "supervised": "the supervised floor"}
     ahead = ", ".join(f"{labels[k]} by {v:+.4f}" for k, v in margins.items() if k in labels)
     described = {
@@ -285,8 +286,9 @@ def selection_section(selection: Mapping[str, Any]) -> str:
         + "; no score below is in-sample.",
         "",
         f"- metric: {_cell(reason)}",
-        f"- final labels from **{_cell(described)}**: out-of-fold {metric} {_number(won.get(metric))} "
-        f"(accuracy {_number(won.get('accuracy'))}, macro-F1 {_number(won.get('macro_f1'))})"
+        f"- final labels from **{_cell(described)}**: out-of-fold {metric} {_number(won.get(metric))}"
+        + (f" (95% interval {_number(interval[0])} to {_number(interval[1])})" if interval else "")
+        + f"; accuracy {_number(won.get('accuracy'))}, macro-F1 {_number(won.get('macro_f1'))}"
         + (f"; ahead of {ahead}" if ahead else ""),
         f"- label model: **{_cell(selection.get('label_model', _MISSING))}**",
     ]
