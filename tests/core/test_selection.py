@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from alchemist_core.errors import InputError
+from alchemist_core.evaluate import classification_metrics
 from alchemist_core.features import TfidfFeaturizer
 from alchemist_core.selection import (
     LABEL_MODEL_FINAL,
@@ -21,6 +22,8 @@ from alchemist_core.selection import (
     pick,
     resolve_metric,
     select,
+    selection_estimate,
+    weighted_scores,
 )
 from alchemist_core.training import StudentChoice
 
@@ -106,6 +109,56 @@ def test_a_collapsed_winner_on_accuracy_gives_way_to_the_best_macro_f1_with_a_wa
 def test_ties_go_to_the_earlier_candidate():
     first, second = _score("a", 0.8, 0.7, (0.5, 0.3, 0.2)), _score("b", 0.8, 0.75, (0.5, 0.3, 0.2))
     assert pick([first, second], ACCURACY)[0] is first
+
+
+# -- the estimate ------------------------------------------------------------------------------
+
+
+def _scored(names, predictions, y):
+    return [
+        CandidateScore(name, "student", *[classification_metrics(y, predictions[name], 3)[k] for k in ("accuracy", "macro_f1")], None, (0.4, 0.3, 0.3), False)
+        for name in names
+    ]
+
+
+def test_the_best_of_many_equal_candidates_is_lucky_and_the_estimate_corrects_it():
+    # Twenty candidates, each right on a random 70% of 200 rows: the best out-of-fold score is
+    # well above 0.70 by luck alone; the corrected estimate is back near 0.70.
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, size=200)
+    names = [f"c{i}" for i in range(20)]
+    predictions = {name: np.where(rng.random(200) < 0.7, y, (y + 1) % 3) for name in names}
+    scores = _scored(names, predictions, y)
+    winner, chosen_by, _ = pick(scores, ACCURACY)
+    assert winner.accuracy >= 0.73
+    estimate, (low, high) = selection_estimate(scores, predictions, y, 3, ACCURACY, winner=winner.name, chosen_by=chosen_by, seed=0)
+    typical = np.mean([s.accuracy for s in scores])
+    assert abs(typical - 0.70) < 0.01
+    # Back near what any of them gets (the correction errs on the cautious side, as published).
+    assert abs(estimate["accuracy"] - typical) < 0.04 and estimate["accuracy"] < winner.accuracy - 0.05
+    assert low < estimate["accuracy"] < high and estimate["binary_f1"] is None
+
+
+def test_a_clear_winner_keeps_its_score():
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 3, size=200)
+    predictions = {"strong": np.where(rng.random(200) < 0.9, y, (y + 1) % 3)}
+    predictions |= {f"weak{i}": np.where(rng.random(200) < 0.6, y, (y + 2) % 3) for i in range(5)}
+    scores = _scored(list(predictions), predictions, y)
+    winner, chosen_by, _ = pick(scores, ACCURACY)
+    estimate, _ = selection_estimate(scores, predictions, y, 3, ACCURACY, winner=winner.name, chosen_by=chosen_by, seed=0)
+    assert winner.name == "strong" and abs(estimate["accuracy"] - winner.accuracy) < 0.01
+
+
+def test_weighted_scores_match_the_metrics_on_the_rows_they_count():
+    rng = np.random.default_rng(5)
+    y, pred = rng.integers(0, 2, size=60), rng.integers(0, 2, size=60)
+    counts = np.bincount(rng.integers(0, 60, size=60), minlength=60)
+    rows = np.repeat(np.arange(60), counts)
+    expected = classification_metrics(y[rows], pred[rows], 2)
+    got = weighted_scores(counts[None, :], y, pred, 2)
+    for key in ("accuracy", "macro_f1", "binary_f1"):
+        assert got[key][0] == pytest.approx(expected[key])
 
 
 # -- folds -------------------------------------------------------------------------------------
