@@ -382,8 +382,13 @@ def concept_generation_context(
     seed: int,
     train_split: str,
     valid_split: str,
+    valid_rows: Sequence[str] | None = None,
 ) -> Any:
-    """Score rows a generator may see: a sample of ``train`` and the labeled ``valid`` rows, never ``test``."""
+    """Score rows a generator may see: a sample of ``train`` and the labeled ``valid`` rows, never ``test``.
+
+    ``valid_rows`` (row ids) narrows the labeled rows to those, as the out-of-fold choices do
+    for each fold's programs.
+    """
     from alchemist_core.generators.base import GenerationContext
     from alchemist_core.ingest import read_gold
 
@@ -398,7 +403,10 @@ def concept_generation_context(
         rows = read_features(features, shards[valid_split], score_names).to_pylist()
         row_ids, gold = read_gold(data, valid_split)
         by_id = dict(zip(row_ids.tolist(), gold.tolist()))
+        allowed = None if valid_rows is None else set(valid_rows)
         for row in rows:
+            if allowed is not None and row["row_id"] not in allowed:
+                continue
             label = by_id.get(row["row_id"], -1)
             if label >= 0:
                 labeled.append(({name: row[name] for name in score_names}, int(label)))
@@ -408,6 +416,70 @@ def concept_generation_context(
     return GenerationContext(
         spec=spec, sample_rows=sample, labeled_rows=labeled, n_programs=n_programs, seed=seed, n_valid_rows=len(labeled)
     )
+
+
+def concept_fold_votes(
+    program_generator: Any,
+    spec: Any,
+    features: Storage,
+    shards: Mapping[str, Sequence[str]],
+    data: Storage,
+    score_names: Sequence[str],
+    *,
+    n_programs: int,
+    n_sample: int,
+    seed: int,
+    train_split: str,
+    valid_split: str,
+    max_train_rows: int,
+    n_folds: int,
+    limits: Any,
+) -> tuple[list[Any], np.ndarray, Any] | None:
+    """Concept programs generated once per fold of the labeled valid rows, without that fold, and their votes.
+
+    For a generator that fits its programs to labeled rows (``offline``): fold ``k``'s programs
+    see the other folds' labeled rows only, and vote on a seeded sample of at most
+    ``max_train_rows`` training rows and on every labeled valid row, so the label model's
+    out-of-fold choice scores no program on a row it was fitted to. Returns one
+    :class:`~alchemist_core.selection.FoldVotes` per fold, the gold labels and the folds;
+    ``None`` with fewer than :data:`~alchemist_core.selection.MIN_LABELED_ROWS` labeled rows.
+    """
+    from alchemist_core.apply import label_partition
+    from alchemist_core.ingest import read_gold
+    from alchemist_core.selection import MIN_LABELED_ROWS, FoldVotes, make_folds
+    from alchemist_core.votes import sample_rows
+
+    if valid_split not in shards:
+        return None
+    valid = read_features(features, shards[valid_split], score_names)
+    gold_ids, gold = read_gold(data, valid_split)
+    lookup = dict(zip(gold_ids.tolist(), gold.tolist()))
+    valid_ids = np.asarray(valid.column("row_id").to_pylist(), dtype=object)
+    y_all = np.asarray([lookup.get(r, -1) for r in valid_ids.tolist()], dtype=np.int64)
+    labeled = np.flatnonzero(y_all >= 0)
+    if len(labeled) < MIN_LABELED_ROWS:
+        return None
+    y = y_all[labeled]
+    folds = make_folds(y, n_folds=n_folds, seed=seed)
+    train = read_features(features, shards[train_split], score_names)
+    rows = sample_rows(train.num_rows, max_train_rows, seed)
+    if rows is not None:
+        train = train.take(pa.array(rows))
+    frames = {"train": train.select(list(score_names)).to_pandas(), "valid": valid.take(pa.array(labeled)).select(list(score_names)).to_pandas()}
+    fold_votes = []
+    for k in range(folds.n_folds):
+        context = concept_generation_context(
+            spec, features, shards, data, score_names, n_programs=n_programs, n_sample=n_sample, seed=seed,
+            train_split=train_split, valid_split=valid_split, valid_rows=valid_ids[labeled][folds.labeled(k)].tolist(),
+        )  # fmt: skip
+        program_set = program_generator.generate(context).program_set
+        L = {
+            split: label_partition(frame, program_set, spec.n_classes, fields=list(score_names), limits=limits).L
+            for split, frame in frames.items()
+        }
+        fold_votes.append(FoldVotes(tuple(program_set.names), L["train"], L["valid"]))
+    logger.info("concept programs regenerated once per fold (%d folds), each without its fold's labeled rows", folds.n_folds)
+    return fold_votes, y, folds
 
 
 def build_concept_generator(

@@ -139,6 +139,11 @@ def collect_image_results(
             origin = entry.get("origin", {})
             origins[entry["name"]] = ":".join(str(x) for x in (origin.get("generator", "?"), origin.get("model")) if x)
 
+    # With programs fitted to the valid rows and regenerated per fold for the label model's choice,
+    # the valid split is shown only through out-of-fold scores: the final programs', label
+    # model's and student's own scores there would be in-sample.
+    selection = run.read_json("selection.json") if run.exists("selection.json") else None
+    valid_out_of_fold = bool(programs.get("valid_rows_seen")) and bool(selection and selection.get("fold_programs"))
     program_rows: dict[str, dict[str, Any]] = {}
     metrics: list[dict[str, Any]] = []
     group_rows: list[dict[str, Any]] = []
@@ -158,7 +163,7 @@ def collect_image_results(
             row = program_rows.setdefault(entry["name"], {"name": entry["name"], "origin": origins.get(entry["name"], "?"), "accuracy": {}})
             if role == "train":
                 row.update(coverage=entry["coverage"], overlap=entry["overlap"], conflict=entry["conflict"])
-            elif gold is not None:
+            elif gold is not None and not (valid_out_of_fold and role == "valid"):
                 row["accuracy"][split] = entry.get("accuracy")
         if gold is None or role == "train":
             continue
@@ -174,6 +179,12 @@ def collect_image_results(
         zs_proba = np.column_stack([zs.column(c).to_numpy() for c in zero_shot_columns])
         zs_ids = zs.column("row_id").to_numpy(zero_copy_only=False)
         predictions["CLIP zero-shot"] = _aligned(row_ids, zs_ids, zs_proba.argmax(axis=1).astype(np.int64), -1)
+        if valid_out_of_fold and role == "valid":
+            predictions = {k: v for k, v in predictions.items() if k == "CLIP zero-shot"}
+            won = next(c for c in selection["candidates"] if c["name"] == selection["winner"])
+            oof = {k: won[k] for k in ("accuracy", "macro_f1", "binary_f1") if won.get(k) is not None}
+            metrics.append({"model": "label model (out of fold)", "split": split, **oof})
+            summary[f"label_model.{split}_out_of_fold.accuracy"] = round(float(oof["accuracy"]), 4)
         for model, pred in predictions.items():
             scores = classification_metrics(gold, pred, n_classes)
             row = {"model": model, "split": split, **{k: scores[k] for k in ("accuracy", "macro_f1", "binary_f1") if k in scores}}
@@ -225,6 +236,7 @@ def collect_image_results(
             "generator": f"concept {(settings.get('generator') or {}).get('kind', '')}".strip(),
             "valid_rows_seen": valid_rows_seen,
             "valid_split": roles["valid"],
+            "valid_out_of_fold": valid_out_of_fold,
         },
         "groups": group_rows,
         "concepts": {**Storage(concepts["uri"]).read_json(), "clip": features["model"]},

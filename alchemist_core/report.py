@@ -332,7 +332,8 @@ def in_sample_caveat(generation: Mapping[str, Any] | None) -> str:
     """A warning that valid scores are in-sample, when the generator fitted programs to valid rows ('' otherwise)."""
     generation = generation or {}
     n_rows = int(generation.get("valid_rows_seen") or 0)
-    if n_rows <= 0:
+    if n_rows <= 0 or generation.get("valid_out_of_fold"):
+        # Nothing shown on the valid split was scored in-sample: programs were regenerated per fold.
         return ""
     split = generation.get("valid_split") or "valid"
     generator = generation.get("generator") or "program"

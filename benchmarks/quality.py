@@ -40,6 +40,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -57,7 +58,7 @@ from alchemist_core.ingest import DatasetManifest, ingest_dataset, read_gold, re
 from alchemist_core.label_matrix import coverage  # noqa: E402
 from alchemist_core.programs import save_program_set  # noqa: E402
 from alchemist_core.selection import ValidFolds  # noqa: E402
-from alchemist_core.spec import TaskSpec, load_spec  # noqa: E402
+from alchemist_core.spec import TaskSpec, load_spec, parse_spec  # noqa: E402
 from alchemist_core.storage import Storage, open_storage  # noqa: E402
 
 logger = logging.getLogger("benchmarks.quality")
@@ -71,6 +72,20 @@ SPLITS = ("train", "valid", "test")
 
 
 @dataclass(frozen=True)
+class Skew:
+    """A harder variant of a shipped dataset: a few of its classes at set shares, few of its labeling functions.
+
+    In every split, all rows of the first class are kept and the others are sampled
+    (``RandomState(0)``) to ``shares`` relative to it; votes for the classes left out become
+    abstentions, and every ``lf_stride``-th labeling function is kept.
+    """
+
+    classes: tuple[str, ...]
+    shares: tuple[float, ...]
+    lf_stride: int = 1
+
+
+@dataclass(frozen=True)
 class Benchmark:
     """One dataset: where it lives and which metric the paper reports for it."""
 
@@ -79,6 +94,7 @@ class Benchmark:
     metric: str  # "accuracy" or "binary_f1": what is chosen on and compared with the paper
     carved: bool = False  # no train / valid / test ships: carve them from the rows there are
     spec: Path | None = None  # the task spec; by default the shipped one named like the dataset
+    skew: Skew | None = None  # a variant of the dataset in ``folder`` (whose spec is ``spec``)
 
     @property
     def spec_path(self) -> Path:
@@ -92,6 +108,13 @@ BENCHMARKS: dict[str, Benchmark] = {
     "semeval": Benchmark("semeval", "wrench/semeval", "accuracy"),
     "chemprot": Benchmark("chemprot", "wrench_partial/chemprot", "accuracy", carved=True),
     "medabs": Benchmark("medabs", "extra/medabs", "accuracy", carved=True),
+    # Imbalanced 3-class data with partial coverage, where choosing by accuracy alone collapses
+    # to the largest class: TREC's ENTY / HUM / LOC questions at 69 / 20 / 11 %, a third of its
+    # labeling functions.
+    "trec-skewed": Benchmark(
+        "trec-skewed", "wrench/trec", "accuracy", spec=SPECS / "trec.yaml",
+        skew=Skew(("ENTY", "HUM", "LOC"), (0.69, 0.20, 0.11), lf_stride=3),
+    ),
 }
 
 # (dataset, program source family, stage) -> (value, where it comes from). The source family is
@@ -167,7 +190,10 @@ def prepare_dataset(benchmark: Benchmark, data_root: Path, cache: Storage) -> Pr
         raise FileNotFoundError(f"expected the {benchmark.name} data at {folder}")
     storage = cache.child("datasets", benchmark.name)
     note = ""
-    manifest = ingest_dataset(str(folder), storage, fields=fields, format="wrench", class_names=spec.class_names, name=benchmark.name)
+    with tempfile.TemporaryDirectory(prefix="alchemist-skew-") as scratch:
+        if benchmark.skew is not None:
+            spec, folder, note = skewed_variant(benchmark, spec, folder, Path(scratch))
+        manifest = ingest_dataset(str(folder), storage, fields=fields, format="wrench", class_names=spec.class_names, name=benchmark.name)
     if benchmark.carved:
         from alchemist_core.carve import carve_dataset
 
@@ -192,6 +218,53 @@ def prepare_dataset(benchmark: Benchmark, data_root: Path, cache: Storage) -> Pr
             raise ValueError(f"{benchmark.name}/{split}: gold labels and shards are not in the same row order")
         row_ids[split], texts[split], gold[split] = np.asarray(ids, dtype=object), split_texts, labels
     return Prepared(benchmark, spec, storage, manifest, fields, row_ids, texts, gold, note)
+
+
+def skewed_variant(benchmark: Benchmark, spec: TaskSpec, folder: Path, out: Path) -> tuple[TaskSpec, Path, str]:
+    """Write ``benchmark.skew``'s variant of the WRENCH folder ``folder`` to ``out``; its spec and a note."""
+    skew = benchmark.skew
+    assert skew is not None
+    if len(skew.classes) != len(skew.shares) or len(skew.classes) < 2:
+        raise ValueError(f"{benchmark.name}: expected one share per kept class (two or more); got {skew}")
+    names = json.loads((folder / "label.json").read_text(encoding="utf-8"))
+    index_of = {name: int(k) for k, name in names.items()}
+    missing = [c for c in skew.classes if c not in index_of]
+    if missing:
+        raise ValueError(f"{benchmark.name}: classes {missing} are not in {folder / 'label.json'} ({sorted(index_of)})")
+    new_index = {index_of[c]: i for i, c in enumerate(skew.classes)}
+    rng = np.random.RandomState(0)
+    counts = {}
+    for split in SPLITS:
+        rows = json.loads((folder / f"{split}.json").read_text(encoding="utf-8"))
+        by_class: dict[int, list[str]] = {old: [] for old in new_index}
+        for key, row in rows.items():
+            if row["label"] in by_class:
+                by_class[row["label"]].append(key)
+        n_first = len(by_class[index_of[skew.classes[0]]])
+        keep: set[str] = set()
+        for c, share in zip(skew.classes, skew.shares):
+            members = by_class[index_of[c]]
+            n = min(len(members), round(n_first * share / skew.shares[0]))
+            keep.update(members[i] for i in sorted(rng.choice(len(members), size=n, replace=False)))
+        variant = {}
+        for key, row in rows.items():
+            if key in keep:
+                votes = [new_index.get(v, -1) for v in row["weak_labels"][:: skew.lf_stride]]
+                variant[key] = {**row, "label": new_index[row["label"]], "weak_labels": votes}
+        (out / f"{split}.json").write_text(json.dumps(variant), encoding="utf-8")
+        counts[split] = len(variant)
+    (out / "label.json").write_text(json.dumps({str(i): c for i, c in enumerate(skew.classes)}), encoding="utf-8")
+    data = spec.model_dump(mode="json", exclude_none=True)
+    data["name"] = benchmark.name
+    data["classes"] = [c for c in data["classes"] if c["name"] in skew.classes]
+    data["classes"].sort(key=lambda c: skew.classes.index(c["name"]))
+    data["instruction"] = f"{data['instruction']} Only these classes occur here: {', '.join(skew.classes)}."
+    shares = " / ".join(f"{c} {share:.0%}" for c, share in zip(skew.classes, skew.shares))
+    note = (
+        f"{benchmark.name}: {folder.name} with {shares} (RandomState(0)), one labeling function in {skew.lf_stride}: "
+        + ", ".join(f"{n} {split}" for split, n in counts.items()) + " rows"
+    )
+    return parse_spec(data, source=benchmark.name), out, note
 
 
 # -- program sources --------------------------------------------------------------------------

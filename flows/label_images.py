@@ -75,7 +75,8 @@ def label_images(config: ImageRunConfig) -> dict[str, Any]:
     )
 
     selection = cached(select_label_model)(
-        votes, dataset["root"], settings, spec, splits, run["run_root"], config.seed, core_digest(*SELECT_CORE)
+        votes, dataset["root"], settings, spec, splits, run["run_root"], config.seed, core_digest(*SELECT_CORE, *GENERATE_CORE),
+        programs=programs, features=features, cache_root=run["cache_root"],
     )
     model = cached(fit_label_model)(
         votes["votes"], votes["active"], dataset["root"], settings["label_model"], len(class_names),

@@ -147,11 +147,17 @@ def select_label_model(
     run_root: str,
     seed: int,
     core: str,
+    programs: dict[str, Any] | None = None,
+    features: dict[str, Any] | None = None,
+    cache_root: str | None = None,
 ):
-    """Choose the label model out of fold on the valid split's votes, for a run whose programs are fixed.
+    """Choose the label model out of fold on the valid split's votes (the image pipeline).
 
-    Returns a :class:`~alchemist_core.selection.Selection` whose winner is the label model (the
-    image pipeline's student is trained as configured), or ``None`` with too few labeled rows.
+    When the run's programs were fitted to the labeled valid rows (``programs["valid_rows_seen"]``),
+    the generator is run again once per fold without that fold's rows, and each fold is scored
+    with its own programs' votes; otherwise the run's votes serve every fold. Returns a
+    :class:`~alchemist_core.selection.Selection` whose winner is the label model (the image
+    pipeline's student is trained as configured), or ``None`` with too few labeled rows.
     """
     from alchemist_core.selection import choose_label_model_only, label_model_candidates, resolve_metric
     from alchemist_core.selection_rows import votes_on_labeled_rows
@@ -159,11 +165,15 @@ def select_label_model(
 
     task_spec = TaskSpec.model_validate(spec)
     label_model, selection = settings["label_model"], settings.get("selection") or {}
-    found = votes_on_labeled_rows(
-        open_storage(data_root), votes["votes"][splits["train"]], votes["votes"].get(splits["valid"], []), votes["active"],
-        valid_split=splits["valid"], max_train_rows=selection.get("max_train_rows", 5_000),
-        n_folds=selection.get("n_folds", 5), seed=seed,
-    )
+    max_train_rows, n_folds = selection.get("max_train_rows", 5_000), selection.get("n_folds", 5)
+    if programs and programs.get("valid_rows_seen") and features is not None and cache_root is not None:
+        found = _concept_fold_votes(task_spec, settings, features, data_root, splits, run_root, cache_root, seed, max_train_rows, n_folds)
+    else:
+        found = votes_on_labeled_rows(
+            open_storage(data_root), votes["votes"][splits["train"]], votes["votes"].get(splits["valid"], []), votes["active"],
+            valid_split=splits["valid"], max_train_rows=max_train_rows, n_folds=n_folds, seed=seed,
+        )
+        found = None if found is None else ([found[0]], found[1], found[2])
     if found is None:
         get_run_logger().warning("too few labeled rows in %r to choose a label model on; the configured one is used", splits["valid"])
         return None
@@ -171,7 +181,7 @@ def select_label_model(
     metric = resolve_metric(task_spec.metric, y, task_spec.n_classes, task_spec.class_names)
     params = {"snorkel": {"n_epochs": label_model["n_epochs"], "max_fit_rows": label_model["max_fit_rows"]}}
     chosen = choose_label_model_only(
-        [fold_votes], folds, y, task_spec.n_classes, metric=metric, seed=seed,
+        fold_votes, folds, y, task_spec.n_classes, metric=metric, seed=seed,
         candidates=label_model_candidates(label_model["name"], label_model.get("use_valid_labels", True)), params=params,
     )
     open_storage(run_root).write_json(chosen.to_json(), "selection.json")
@@ -213,3 +223,24 @@ def final_labels(
         out[split] = run.write_table(table, "final", f"{split}.parquet")
     get_run_logger().info("final labels from the %s for %s", use, sorted(out))
     return out
+
+
+def _concept_fold_votes(
+    task_spec: Any, settings: dict[str, Any], features: dict[str, Any], data_root: str, splits: dict[str, str],
+    run_root: str, cache_root: str, seed: int, max_train_rows: int, n_folds: int,
+):
+    from alchemist_core.concepts import load_concepts
+    from alchemist_core.image_pipeline import build_concept_generator, concept_fold_votes
+    from alchemist_core.sandbox import SandboxLimits
+
+    run = open_storage(run_root)
+    sandbox, generator = settings["sandbox"], settings["generator"]
+    limits = SandboxLimits(program_seconds=sandbox["program_seconds"], memory_mb=sandbox["memory_mb"])
+    program_generator = build_concept_generator(
+        generator, settings["llm"], load_concepts(run, "concepts.json"), cache=open_storage(cache_root), ledger_storage=run, limits=limits
+    )
+    return concept_fold_votes(
+        program_generator, task_spec, open_storage(features["root"]), features["shards"], open_storage(data_root),
+        features["score_names"], n_programs=generator["n_programs"], n_sample=generator["sample_rows"], seed=seed,
+        train_split=splits["train"], valid_split=splits["valid"], max_train_rows=max_train_rows, n_folds=n_folds, limits=limits,
+    )

@@ -134,6 +134,32 @@ def test_a_dataset_shipped_as_one_split_is_carved_with_a_fixed_seed(tmp_path):
     assert again.row_ids["valid"].tolist() == prepared.row_ids["valid"].tolist()
 
 
+def test_a_skewed_variant_keeps_some_classes_at_set_shares_and_some_labeling_functions(tmp_path):
+    source = tmp_path / "data" / "questions"
+    source.mkdir(parents=True)
+    names = {"0": "A", "1": "B", "2": "C", "3": "D"}
+    (source / "label.json").write_text(json.dumps(names), encoding="utf-8")
+    for split, n in (("train", 400), ("valid", 200), ("test", 200)):
+        rows = {str(i): {"label": i % 4, "weak_labels": [i % 4, (i + 1) % 4, -1, i % 4], "data": {"text": f"q {i}"}} for i in range(n)}
+        (source / f"{split}.json").write_text(json.dumps(rows), encoding="utf-8")
+    spec = tmp_path / "questions.yaml"
+    spec.write_text("name: questions\ninstruction: Which?\nclasses:\n" + "".join(f"  - name: {c}\n" for c in "ABCD"), encoding="utf-8")
+    # Keep C (all of it), A and B at 3/5 and 1/5 of C's count; votes for D abstain; every 2nd function.
+    skew = quality.Skew(("C", "A", "B"), (0.6, 0.36, 0.12), lf_stride=2)
+    benchmark = quality.Benchmark("questions-skewed", str(source), "accuracy", spec=spec, skew=skew)
+    prepared = quality.prepare_dataset(benchmark, tmp_path, quality.open_storage(str(tmp_path / "cache")))
+    assert prepared.spec.class_names == ["C", "A", "B"]
+    assert np.bincount(prepared.gold["train"]).tolist() == [100, 60, 20]
+    assert np.bincount(prepared.gold["valid"]).tolist() == [50, 30, 10]
+    votes = quality.human_votes(prepared)
+    L, gold = votes.L["train"], prepared.gold["train"]
+    assert L.shape == (180, 2)  # functions 0 and 2 of 4
+    # Function 0 voted the row's own class: the new index of it. Function 2 never voted.
+    np.testing.assert_array_equal(L[:, 0], gold)
+    assert (L[:, 1] == -1).all()
+    assert "one labeling function in 2" in prepared.note
+
+
 def _row(**overrides):
     row = {
         "dataset": "youtube", "metric": "accuracy", "paper_metric": "accuracy", "source": "human", "family": "human",

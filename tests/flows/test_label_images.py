@@ -98,9 +98,18 @@ def test_the_offline_demo_runs_without_any_llm(prefect_harness, tmp_path):
     assert run.read_json("concepts.json")["source"] == "demo"
     programs = run.read_json("programs", "manifest.json")["programs"]
     assert programs and all(p["origin"]["generator"] == "concept_offline" for p in programs)
-    # Its margins were fitted to the labeled valid images, and the report says the valid scores are in-sample.
+    # Its margins were fitted to the labeled valid images; for the label model's choice they were
+    # fitted again once per fold without that fold, so no valid score is in-sample.
     assert summary["metrics"]["generator.valid_rows_seen"] > 0
-    assert "**In-sample valid scores.** The concept offline generator" in run.read_text("report.md")
+    selection = run.read_json("selection.json")
+    assert selection["fold_programs"] is True and selection["n_folds"] >= 2
+    report = run.read_text("report.md")
+    assert "In-sample valid scores" not in report
+    assert "| label model (out of fold) | valid |" in report and "| label model | valid |" not in report
+    assert "| student | valid |" not in report and "| CLIP zero-shot | valid |" in report
+    assert summary["metrics"]["label_model.valid_out_of_fold.accuracy"] == round(
+        next(c for c in selection["candidates"] if c["name"] == selection["winner"])["accuracy"], 4
+    )
     assert not run.exists("ledger.jsonl")
     assert "clip_zero_shot.test.worst_group_accuracy" in summary["metrics"]
     assert run.exists("student", "weights.pt")
