@@ -18,10 +18,12 @@ from alchemist_core.image_pipeline import (
 from alchemist_core.images import ingest_images
 from alchemist_core.ingest import read_gold
 from alchemist_core.pseudolabels import pseudolabel_table
+from alchemist_core.sandbox import SandboxLimits
 from alchemist_core.storage import Storage
 
 CLIP = {"model": "alchemist-tiny", "pretrained": None, "cache_dir": None, "batch_size": 16, "device": "cpu",
         "zero_shot_template": "a photo of a {class_name}"}  # fmt: skip
+FAST = SandboxLimits(program_seconds=5.0)
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +78,40 @@ def test_generators_see_train_samples_and_labeled_valid_rows_only(shapes, tmp_pa
     assert len(context.sample_rows) == 10 and len(context.labeled_rows) == 12
     assert set(context.sample_rows[0]) == set(concepts.score_names)
     assert sorted({label for _, label in context.labeled_rows}) == [0, 1]
+
+
+def test_concept_programs_are_fitted_once_per_fold_without_that_fold(shapes, tmp_path):
+    from alchemist_core.generators.concept_programs import ConceptThresholdGenerator
+    from alchemist_core.image_pipeline import concept_fold_votes
+    from alchemist_core.spec import load_spec
+
+    root, dataset, data, concepts = shapes
+    run = Storage(str(tmp_path / "run"))
+    features = write_image_features(dataset, data, concepts, CLIP, out=run, cache=None, seed=0)
+    seen: list[int] = []
+
+    class Recording(ConceptThresholdGenerator):
+        def generate(self, context):
+            seen.append(len(context.labeled_rows))
+            return super().generate(context)
+
+    # Narrowing the labeled rows to some valid row ids.
+    valid_ids = read_gold(data, "valid")[0].tolist()
+    narrowed = concept_generation_context(
+        load_spec("shapes"), run, features["shards"], data, concepts.score_names, n_programs=4, n_sample=10,
+        seed=0, train_split="train", valid_split="valid", valid_rows=valid_ids[:5],
+    )  # fmt: skip
+    assert len(narrowed.labeled_rows) == 5
+    found = concept_fold_votes(
+        Recording(concepts), load_spec("shapes"), run, features["shards"], data, concepts.score_names, n_programs=4,
+        n_sample=10, seed=0, train_split="train", valid_split="valid", max_train_rows=20, n_folds=3, limits=FAST,
+    )  # fmt: skip
+    fold_votes, y, folds = found
+    assert folds.n_folds == 3 and len(fold_votes) == 3 and len(y) == 12
+    # Each fold's programs saw the other folds' labeled rows only, and voted on every labeled row.
+    assert seen == [int(folds.labeled(k).sum()) for k in range(3)] and all(n < 12 for n in seen)
+    for votes in fold_votes:
+        assert votes.L_valid.shape == (12, len(votes.names)) and votes.L_train.shape == (20, len(votes.names))
 
 
 def test_the_student_learns_from_pseudolabels_over_embeddings(shapes, tmp_path):
