@@ -270,7 +270,7 @@ def selection_section(selection: Mapping[str, Any]) -> str:
     won = scores.get(winner, {})
     margins = selection.get("margins") or {}
     interval = selection.get("interval")
-    estimate = selection.get("estimate") or {}
+    corrected = selection.get("corrected") or {}
     labels = {"runner_up": "the runner-up", "label_model": "the label model", "supervised": "the supervised floor"}
     ahead = ", ".join(f"{labels[k]} by {v:+.4f}" for k, v in margins.items() if k in labels)
     described = {
@@ -288,14 +288,15 @@ def selection_section(selection: Mapping[str, Any]) -> str:
         "",
         f"- metric: {_cell(reason)}",
         f"- final labels from **{_cell(described)}**: out-of-fold {metric} {_number(won.get(metric))}"
+        + (f" (95% interval {_number(interval[0])} to {_number(interval[1])})" if interval else "")
         + f"; accuracy {_number(won.get('accuracy'))}, macro-F1 {_number(won.get('macro_f1'))}"
         + (f"; ahead of {ahead}" if ahead else ""),
     ]
-    if estimate and estimate.get(metric) is not None:
+    if corrected and corrected.get(metric) is not None:
         lines.append(
-            f"- expected on new rows: {metric} {_number(estimate[metric])}"
-            + (f" (95% interval {_number(interval[0])} to {_number(interval[1])})" if interval else "")
-            + f", the winner's score corrected for having been picked among {len(candidates)} candidates"
+            f"- corrected for having been picked among {len(candidates)} candidates: {metric} {_number(corrected[metric])} "
+            "(a cautious figure: the final labels come from a refit on every labeled row, which tends to do a little "
+            "better than the fold models)"
         )
     lines += [
         f"- label model: **{_cell(selection.get('label_model', _MISSING))}**",

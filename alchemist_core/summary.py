@@ -142,10 +142,10 @@ def collect_results(
         summary["selection.label_model"] = selection.label_model
         summary["selection.n_folds"] = selection.n_folds
         summary["selection.warnings"] = len(selection.warnings)
-        for key, value in (selection.estimate or {}).items():
+        for key, value in (selection.corrected or {}).items():
             if value is not None:
-                # The winner's out-of-fold score corrected for the choice: what to expect on new rows.
-                summary[f"selection.expected.{key}"] = round(float(value), 4)
+                # The winner's out-of-fold score corrected for having been picked among the candidates.
+                summary[f"selection.corrected.{key}"] = round(float(value), 4)
 
     cost: dict[str, Any] = {}
     if run.exists("ledger.jsonl"):

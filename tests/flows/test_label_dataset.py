@@ -133,10 +133,12 @@ def test_every_choice_is_made_out_of_fold_and_reported(prefect_harness, demo_csv
     assert selection["n_folds"] == 5 and selection["metric"]["name"] == "accuracy"
     assert metrics["selection.winner"] == selection["winner"]
     assert metrics["final_labels.valid_out_of_fold.accuracy"] == round(winner["accuracy"], 4)
-    # The expected score on new rows: the winner's, corrected for the choice among five (never above it here).
-    assert metrics["selection.expected.accuracy"] == round(selection["estimate"]["accuracy"], 4)
-    assert selection["estimate"]["accuracy"] <= winner["accuracy"] + 0.01
-    assert "- expected on new rows: accuracy" in report
+    # The winner's score with its interval, and corrected for the choice among five.
+    low, high = selection["interval"]
+    assert low <= winner["accuracy"] <= high
+    assert metrics["selection.corrected.accuracy"] == round(selection["corrected"]["accuracy"], 4)
+    assert selection["corrected"]["accuracy"] <= winner["accuracy"] + 0.01
+    assert "- corrected for having been picked among 5 candidates: accuracy" in report
     # The report shows every candidate's out-of-fold scores, and no in-sample valid score.
     assert "## How the final labels were chosen" in report and "### Final labels (out of fold)" in report
     for name in names:
