@@ -22,7 +22,9 @@ MedAbs ships only its official test split and chemprot only valid and test; both
 into an unlabeled pool, a labeled valid set and a test part by
 :func:`alchemist_core.carve.carve_dataset` (``RandomState(0)``, the rule of
 ``shared/data/extra/README.md``). The ``llm-style`` source is the program sets in
-``benchmarks/programs/<dataset>/`` (see the README there).
+``benchmarks/programs/<dataset>/`` (see the README there). ``trec-skewed`` is a variant of
+TREC written on the fly (:class:`Skew`): three of its classes at 69 / 20 / 11 % and a third of
+its labeling functions, imbalanced data where accuracy rewards the largest class.
 """
 
 from __future__ import annotations
@@ -622,7 +624,7 @@ def run_benchmarks(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--datasets", default="youtube,sms,trec,semeval,chemprot,medabs")
+    parser.add_argument("--datasets", default="youtube,sms,trec,semeval,chemprot,medabs,trec-skewed")
     parser.add_argument(
         "--sources", default="human,offline,llm-style", help="human, offline, llm-style, and folder (with --programs-dir)"
     )
