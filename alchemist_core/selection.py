@@ -853,6 +853,12 @@ def label_model_candidates(name: str, use_valid_labels: bool = True) -> tuple[st
 BOOTSTRAP_SAMPLES = 1000
 
 
+def _bootstrap_counts(n: int, seed: int) -> np.ndarray:
+    """``(BOOTSTRAP_SAMPLES, n)``: how often each of ``n`` rows is drawn in each seeded bootstrap sample."""
+    rng = np.random.default_rng(seed)
+    return np.stack([np.bincount(rng.integers(0, n, size=n), minlength=n) for _ in range(BOOTSTRAP_SAMPLES)])
+
+
 def weighted_scores(weights: np.ndarray, y: np.ndarray, pred: np.ndarray, n_classes: int) -> dict[str, np.ndarray]:
     """Accuracy, macro-F1 and (two classes) binary F1 of ``pred`` under each row of ``weights``.
 
@@ -899,10 +905,7 @@ def bootstrap_interval(
     True
     """
     y = np.asarray(y, dtype=np.int64)
-    rng = np.random.default_rng(seed)
-    n = len(y)
-    counts = np.stack([np.bincount(rng.integers(0, n, size=n), minlength=n) for _ in range(BOOTSTRAP_SAMPLES)])
-    values = weighted_scores(counts, y, np.asarray(pred), n_classes)[metric]
+    values = weighted_scores(_bootstrap_counts(len(y), seed), y, np.asarray(pred), n_classes)[metric]
     tail = (1.0 - level) / 2 * 100
     low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)
@@ -941,9 +944,7 @@ def corrected_for_choice(
     True
     """
     y = np.asarray(y, dtype=np.int64)
-    rng = np.random.default_rng(seed)
-    n = len(y)
-    counts = np.stack([np.bincount(rng.integers(0, n, size=n), minlength=n) for _ in range(BOOTSTRAP_SAMPLES)])
+    counts = _bootstrap_counts(len(y), seed)
     left_out = (counts == 0).astype(np.float64)
     usable = left_out.sum(axis=1) > 0
     counts, left_out = counts[usable], left_out[usable]
