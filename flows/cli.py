@@ -1,4 +1,11 @@
-"""The ``alchemist`` command line: run the pipeline, read programs, predict with a student."""
+"""The ``alchemist`` command line: run the pipeline, read programs, predict with a student.
+
+The flags of ``run``, ``generate``, ``run-images``, ``relabel`` and ``annotate`` that set a
+config key are declared once, in :data:`CONFIG_FLAGS`: each names its dotted key, and its
+type, choices, help and shown default come from that field of the config model. Every other
+leaf key of a model is listed in the command's ``file_only`` set (settable in a config file
+only), so a key and its flag cannot drift apart (``tests/core/test_cli_flags.py``).
+"""
 
 from __future__ import annotations
 
@@ -6,96 +13,420 @@ import argparse
 import json
 import logging
 import sys
-from typing import Any, Sequence
+import types
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Union, get_args, get_origin
 
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+
+from alchemist_core.config import RunConfig
 from alchemist_core.errors import AlchemistError
+from alchemist_core.image_pipeline import ImageRunConfig
+from alchemist_core.relabel import RelabelConfig
 
 
-def _run_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "spec": args.spec,
-        "data.source": args.data,
-        "data.format": args.format,
-        "data.fields": args.fields.split(",") if args.fields else None,
-        "data.label_field": args.label_field,
-        "data.id_field": args.id_field,
-        "data.split_field": args.split_field,
-        "data.split_fractions": args.split_fractions,
-        "data.split_seed": args.split_seed,
-        "generator.kind": args.generator,
-        "generator.n_programs": args.n_programs,
-        "generator.library_path": args.library,
-        "generator.openai.base_url": args.llm_base_url,
-        "generator.openai.model": args.llm_model,
-        "generator.openai.refresh": True if args.refresh else None,
-        "label_model.name": args.label_model,
-        "student.enabled": False if args.no_student else None,
-        "student.model": args.student_model,
-        "student.candidates": args.student_candidates.split(",") if args.student_candidates else None,
-        "student.features": args.features,
-        "student.epochs": args.epochs,
-        "dask.address": args.dask_address,
-        "dask.n_workers": args.n_workers,
-        "storage": args.storage,
-        "run_id": args.run_id,
-        "seed": args.seed,
+@dataclass(frozen=True)
+class ConfigFlag:
+    """A command-line flag that sets one key of a config model.
+
+    ``key`` is the dotted config key (``data.label_field``); the flag's type, choices and help
+    come from that field, ``help`` replacing the field's description where the command line
+    needs other words. A boolean key takes a switch: the flag, when given, sets ``switch``.
+    """
+
+    flag: str
+    key: str
+    help: str | None = None
+    switch: bool | None = None
+
+    @property
+    def dest(self) -> str:
+        return self.flag.removeprefix("--").replace("-", "_")
+
+
+@dataclass(frozen=True)
+class ConfigFlags:
+    """The flags of one command that set keys of its config ``model``.
+
+    ``file_only`` lists the leaf keys of ``model`` that no flag sets: a config file sets them.
+    ``amends_stored`` marks flags that change a stored run's config rather than build a new
+    one; they need not cover the model, and its defaults are not the values they replace.
+    """
+
+    model: type[BaseModel]
+    flags: tuple[ConfigFlag, ...]
+    file_only: frozenset[str] = frozenset()
+    amends_stored: bool = False
+
+
+def _without_none(annotation: Any) -> Any:
+    if get_origin(annotation) in (Union, types.UnionType):
+        kept = [arg for arg in get_args(annotation) if arg is not type(None)]
+        return kept[0] if len(kept) == 1 else annotation
+    return annotation
+
+
+def _section(annotation: Any) -> type[BaseModel] | None:
+    """The model a field holds when it is a section of the config, else ``None``."""
+    inner = _without_none(annotation)
+    return inner if isinstance(inner, type) and issubclass(inner, BaseModel) else None
+
+
+def config_field(model: type[BaseModel], key: str) -> tuple[FieldInfo, bool]:
+    """The leaf field the dotted ``key`` names in ``model``, and whether its default applies.
+
+    A default does not apply under a section that defaults to empty (``RelabelConfig.sandbox``:
+    the source run's limits). Raises ``KeyError`` naming the key when ``model`` has no such leaf.
+    """
+    *sections, name = key.split(".")
+    applies = True
+    for section in sections:
+        field = model.model_fields.get(section)
+        inner = _section(field.annotation) if field is not None else None
+        if inner is None:
+            raise KeyError(f"{model.__name__} has no section {section!r} (config key {key!r})")
+        applies = applies and field.get_default(call_default_factory=True) is not None
+        model = inner
+    field = model.model_fields.get(name)
+    if field is None or _section(field.annotation) is not None:
+        raise KeyError(f"{model.__name__} has no field {name!r} (config key {key!r})")
+    return field, applies
+
+
+def _comma_separated(item: type) -> Callable[[str], list[Any] | None]:
+    def parse(text: str) -> list[Any] | None:
+        if not text:
+            return None
+        try:
+            return [item(part) for part in text.split(",")]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated {item.__name__} values, got {text!r}") from None
+
+    return parse
+
+
+def _argument_kind(spec: ConfigFlag, field: FieldInfo) -> dict[str, Any]:
+    """``add_argument`` keywords for the field's type: a switch, choices, a converter."""
+    annotation = _without_none(field.annotation)
+    if annotation is bool:
+        if spec.switch is None:
+            raise TypeError(f"{spec.flag} sets the boolean {spec.key}: give it a switch value")
+        return {"action": "store_true"}
+    if spec.switch is not None:
+        raise TypeError(f"{spec.flag} is a switch, but {spec.key} is {annotation}, not a boolean")
+    if get_origin(annotation) is Literal:
+        return {"choices": list(get_args(annotation))}
+    if get_origin(annotation) is list and get_args(annotation)[0] in (str, int, float):
+        return {"type": _comma_separated(get_args(annotation)[0])}
+    if annotation in (int, float):
+        return {"type": annotation}
+    if annotation is str:
+        return {}
+    raise TypeError(f"{spec.flag}: no command-line form for {spec.key} of type {field.annotation}")
+
+
+def _shown(value: Any) -> str:
+    return ",".join(str(item) for item in value) if isinstance(value, list) else str(value)
+
+
+def _help(spec: ConfigFlag, field: FieldInfo, default_applies: bool) -> str:
+    text = spec.help
+    if text is None and field.description:
+        text = field.description
+        if not text[1:2].isupper():
+            text = text[0].lower() + text[1:]
+    notes = [f"config: {spec.key}"]
+    default = None if field.is_required() else field.get_default(call_default_factory=True)
+    if default_applies and default is not None and spec.switch is None:
+        notes.append(f"default: {_shown(default)}")
+    return (f"{text} ({', '.join(notes)})" if text else f"({', '.join(notes)})").replace("%", "%%")
+
+
+def add_config_flags(parser: argparse.ArgumentParser, flags: ConfigFlags) -> None:
+    """Add ``flags`` to ``parser``, typed and described by the fields of ``flags.model``.
+
+    A flag not given leaves its key unset (see :func:`config_overrides`), so a config file's value stands.
+    """
+    for spec in flags.flags:
+        field, default_applies = config_field(flags.model, spec.key)
+        parser.add_argument(
+            spec.flag, dest=spec.dest, help=_help(spec, field, default_applies and not flags.amends_stored),
+            **_argument_kind(spec, field),
+        )
+
+
+def config_overrides(args: argparse.Namespace, flags: ConfigFlags) -> dict[str, Any]:
+    """The dotted overrides the given flags make; ``None`` for a flag not given (the config's value stands)."""
+    overrides = {}
+    for spec in flags.flags:
+        value = getattr(args, spec.dest)
+        overrides[spec.key] = (spec.switch if value else None) if spec.switch is not None else value
+    return overrides
+
+
+def _file_only_epilog(flags: ConfigFlags) -> str:
+    return (
+        "Flags override the --config file; each flag's help names the config key it sets. Keys set in the "
+        f"config file only: {', '.join(sorted(flags.file_only))}."
+    )
+
+
+RUN_FILE_ONLY = frozenset(
+    {
+        # how ingested data is sharded, and the names of its splits
+        "data.shard_rows",
+        "data.train_split",
+        "data.valid_split",
+        "data.test_split",
+        "generator.sample_rows",
+        # the LLM endpoint's tuning; the API key is read from the variable api_key_env names
+        "generator.openai.supplement_model",
+        "generator.openai.api_key_env",
+        "generator.openai.supplement_kinds",
+        "generator.openai.max_repairs",
+        "generator.openai.timeout",
+        "generator.openai.max_retries",
+        "generator.openai.max_concurrency",
+        "generator.openai.temperature",
+        "generator.openai.max_tokens",
+        "generator.openai.documents",
+        # the programs' sandbox limits
+        "sandbox.program_seconds",
+        "sandbox.memory_mb",
+        # fitting the label model and the student, and the out-of-fold choices between them
+        "label_model.use_valid_labels",
+        "label_model.n_epochs",
+        "label_model.max_fit_rows",
+        "student.max_train_rows",
+        "student.encoder",
+        "student.hidden",
+        "student.lr",
+        "student.batch_size",
+        "student.covered_only",
+        "student.confidence_weighting",
+        "student.device",
+        "selection.n_folds",
+        "selection.max_train_rows",
+        "selection.n_jobs",
+        # how program application is batched into Prefect tasks
+        "dask.shards_per_task",
     }
+)
 
+IMAGE_FILE_ONLY = frozenset(
+    {
+        # the discriminator that tells an image config file from a text run's
+        "kind",
+        # how ingested images are sharded, and the names of their splits
+        "data.shard_rows",
+        "data.train_split",
+        "data.valid_split",
+        "data.test_split",
+        # concept naming, CLIP scoring and program writing
+        "concepts.max_repairs",
+        "clip.batch_size",
+        "clip.zero_shot_template",
+        "generator.max_repairs",
+        "generator.sample_rows",
+        # the LLM endpoint's tuning; the API key is read from the variable api_key_env names
+        "llm.api_key_env",
+        "llm.timeout",
+        "llm.max_retries",
+        "llm.max_concurrency",
+        "llm.temperature",
+        "llm.max_tokens",
+        # the programs' sandbox limits
+        "sandbox.program_seconds",
+        "sandbox.memory_mb",
+        # fitting the label model and the student
+        "label_model.use_valid_labels",
+        "label_model.n_epochs",
+        "label_model.max_fit_rows",
+        "student.hidden",
+        "student.lr",
+        "student.batch_size",
+        "student.covered_only",
+        "student.confidence_weighting",
+        "student.device",
+        # how program application is batched into Prefect tasks
+        "dask.shards_per_task",
+    }
+)
 
-def _fractions(text: str | None) -> list[float] | None:
-    if not text:
-        return None
-    try:
-        return [float(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--split-fractions expects three numbers such as 0.72,0.08,0.2, got {text!r}") from None
+RELABEL_FILE_ONLY = frozenset(
+    {
+        # how the new data is read and sharded
+        "data.fields",
+        "data.shard_rows",
+        "data.train_split",
+        "data.valid_split",
+        "data.test_split",
+        "data.split_fractions",
+        "data.split_seed",
+        # the programs' memory limit (the source run's unless set)
+        "sandbox.memory_mb",
+        # how program application is batched into Prefect tasks
+        "dask.shards_per_task",
+    }
+)
+
+_N_WORKERS_HELP = "workers of the LocalCluster started when no --dask-address is given"
+_LIBRARY_HELP = "folder of program .py files (with --generator library)"
+
+RUN_FLAGS = ConfigFlags(
+    RunConfig,
+    (
+        ConfigFlag("--spec", "spec", "task spec YAML, or a shipped spec name (demo, youtube, sms, trec, ...)"),
+        ConfigFlag(
+            "--data", "data.source",
+            "CSV, JSONL, Parquet file or folder, WRENCH folder, or an fsspec URL; 'demo' for the built-in demo",
+        ),
+        ConfigFlag("--format", "data.format"),
+        ConfigFlag("--fields", "data.fields", "comma-separated input fields; the spec's input_fields when not given"),
+        ConfigFlag("--label-field", "data.label_field"),
+        ConfigFlag("--id-field", "data.id_field"),
+        ConfigFlag("--split-field", "data.split_field"),
+        ConfigFlag(
+            "--split-fractions", "data.split_fractions",
+            "carve train,valid,test from all rows with these fractions, e.g. 0.72,0.08,0.2 (a dataset with a "
+            "single split and no train split is carved so by default)",
+        ),
+        ConfigFlag("--split-seed", "data.split_seed", "seed of that carve"),
+        ConfigFlag("--generator", "generator.kind"),
+        ConfigFlag("--n-programs", "generator.n_programs"),
+        ConfigFlag("--library", "generator.library_path", _LIBRARY_HELP),
+        ConfigFlag("--llm-base-url", "generator.openai.base_url"),
+        ConfigFlag("--llm-model", "generator.openai.model"),
+        ConfigFlag("--refresh", "generator.openai.refresh", "ignore cached LLM replies", switch=True),
+        ConfigFlag("--label-model", "label_model.name"),
+        ConfigFlag("--no-student", "student.enabled", "stop at the pseudolabels", switch=False),
+        ConfigFlag("--student-model", "student.model"),
+        ConfigFlag(
+            "--student-candidates", "student.candidates",
+            "with auto: comma-separated model/features/rows names to choose among, e.g. "
+            "logreg/tfidf/covered,mlp/minilm/all; the default grid when not given",
+        ),
+        ConfigFlag("--features", "student.features"),
+        ConfigFlag("--epochs", "student.epochs"),
+        ConfigFlag("--dask-address", "dask.address"),
+        ConfigFlag("--n-workers", "dask.n_workers", _N_WORKERS_HELP),
+        ConfigFlag("--storage", "storage"),
+        ConfigFlag("--run-id", "run_id"),
+        ConfigFlag("--seed", "seed"),
+    ),
+    file_only=RUN_FILE_ONLY,
+)
+
+IMAGE_FLAGS = ConfigFlags(
+    ImageRunConfig,
+    (
+        ConfigFlag("--spec", "spec", "task spec YAML, or a shipped spec name (shapes: the image demo)"),
+        ConfigFlag(
+            "--data", "data.source",
+            "a folder of images (root/<class>/*), or CSV/JSONL/Parquet with bytes, paths or URLs; 'demo' for the built-in demo",
+        ),
+        ConfigFlag("--image-field", "data.image_field"),
+        ConfigFlag("--label-field", "data.label_field"),
+        ConfigFlag("--id-field", "data.id_field"),
+        ConfigFlag("--split-field", "data.split_field"),
+        ConfigFlag("--group-field", "data.group_field"),
+        ConfigFlag("--store", "data.store"),
+        ConfigFlag("--concepts", "concepts.path"),
+        ConfigFlag("--n-concepts", "concepts.n_concepts"),
+        ConfigFlag("--subject", "concepts.subject"),
+        ConfigFlag("--clip-model", "clip.model"),
+        ConfigFlag("--clip-pretrained", "clip.pretrained"),
+        ConfigFlag("--clip-cache-dir", "clip.cache_dir"),
+        ConfigFlag("--device", "clip.device", "cuda or cpu; a GPU when present if not given"),
+        ConfigFlag("--generator", "generator.kind"),
+        ConfigFlag("--n-programs", "generator.n_programs"),
+        ConfigFlag("--library", "generator.library_path", _LIBRARY_HELP),
+        ConfigFlag("--llm-base-url", "llm.base_url"),
+        ConfigFlag("--llm-model", "llm.model"),
+        ConfigFlag("--refresh", "llm.refresh", "ignore cached LLM replies", switch=True),
+        ConfigFlag("--label-model", "label_model.name"),
+        ConfigFlag("--no-student", "student.enabled", "stop at the pseudolabels", switch=False),
+        ConfigFlag("--student-model", "student.model"),
+        ConfigFlag("--epochs", "student.epochs"),
+        ConfigFlag("--dask-address", "dask.address"),
+        ConfigFlag("--n-workers", "dask.n_workers", _N_WORKERS_HELP),
+        ConfigFlag("--storage", "storage"),
+        ConfigFlag("--run-id", "run_id"),
+        ConfigFlag("--seed", "seed"),
+    ),
+    file_only=IMAGE_FILE_ONLY,
+)
+
+RELABEL_FLAGS = ConfigFlags(
+    RelabelConfig,
+    (
+        ConfigFlag("--source-run", "source_run"),
+        ConfigFlag("--data", "data.source", "the new data: CSV, JSONL, Parquet, WRENCH folder or fsspec URL"),
+        ConfigFlag("--format", "data.format"),
+        ConfigFlag("--label-field", "data.label_field"),
+        ConfigFlag("--id-field", "data.id_field"),
+        ConfigFlag("--split-field", "data.split_field"),
+        ConfigFlag("--no-student", "student", "stop at the pseudolabels", switch=False),
+        ConfigFlag(
+            "--program-seconds", "sandbox.program_seconds",
+            "wall-clock budget per program per shard; the source run's when not given",
+        ),
+        ConfigFlag("--dask-address", "dask.address"),
+        ConfigFlag("--n-workers", "dask.n_workers", _N_WORKERS_HELP),
+        ConfigFlag("--storage", "storage"),
+        ConfigFlag("--run-id", "run_id"),
+        ConfigFlag("--seed", "seed"),
+    ),
+    file_only=RELABEL_FILE_ONLY,
+)
+
+ANNOTATE_FLAGS = ConfigFlags(
+    RunConfig,
+    (
+        ConfigFlag(
+            "--llm-base-url", "generator.openai.base_url",
+            "OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1; the run's when not given",
+        ),
+        ConfigFlag("--llm-model", "generator.openai.model", "the run's when not given"),
+        ConfigFlag("--refresh", "generator.openai.refresh", "ignore cached replies", switch=True),
+    ),
+    amends_stored=True,
+)
+
+CONFIG_FLAGS: dict[str, ConfigFlags] = {
+    "run": RUN_FLAGS,
+    "generate": RUN_FLAGS,
+    "run-images": IMAGE_FLAGS,
+    "relabel": RELABEL_FLAGS,
+    "annotate": ANNOTATE_FLAGS,
+}
+"""The flags of each command that set a config key; a command's other flags are not config keys."""
 
 
 def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="run config YAML (see configs/); flags override it")
-    parser.add_argument("--spec", help="task spec YAML, or a shipped spec name (demo, youtube, sms, trec, ...)")
-    parser.add_argument("--data", help="CSV, JSONL, Parquet file or folder, WRENCH folder, or an fsspec URL; 'demo' for the built-in demo")
-    parser.add_argument("--format", choices=["csv", "jsonl", "parquet", "wrench"])
-    parser.add_argument("--fields", help="comma-separated input fields (default: the spec's input_fields)")
-    parser.add_argument("--label-field")
-    parser.add_argument("--id-field")
-    parser.add_argument("--split-field")
     parser.add_argument(
-        "--split-fractions", type=_fractions,
-        help="carve train,valid,test from all rows with these fractions, e.g. 0.72,0.08,0.2 (a dataset with a single "
-        "split and no train split is carved so by default)",
+        "--config",
+        help="run config YAML, e.g. deployments/local.yaml (the keys of alchemist_core.config.RunConfig); flags override it",
     )
-    parser.add_argument("--split-seed", type=int, help="seed of that carve (default 0)")
-    parser.add_argument("--generator", choices=["offline", "library", "openai", "weak_labels"])
-    parser.add_argument("--n-programs", type=int)
-    parser.add_argument("--library", help="folder of program .py files (with --generator library)")
-    parser.add_argument("--llm-base-url", help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
-    parser.add_argument("--llm-model")
-    parser.add_argument("--refresh", action="store_true", help="ignore cached LLM replies")
-    parser.add_argument("--label-model", choices=["auto", "majority", "weighted", "snorkel"])
-    parser.add_argument("--no-student", action="store_true", help="stop at the pseudolabels")
+    add_config_flags(parser, RUN_FLAGS)
+
+
+def _add_image_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--student-model", choices=["auto", "logreg", "mlp", "finetune"],
-        help="auto (default) chooses on the valid split; finetune fine-tunes the sentence encoder (GPU-sized work)",
+        "--config",
+        help="image run config YAML with kind: images (the keys of alchemist_core.image_pipeline.ImageRunConfig; "
+        "an example in docs/multimodal.md); flags override it",
     )
-    parser.add_argument(
-        "--student-candidates",
-        help="with auto: comma-separated model/features/rows names to choose among, e.g. logreg/tfidf/covered,mlp/minilm/all",
-    )
-    parser.add_argument("--features", choices=["minilm", "tfidf"], help="features of a fixed logreg or mlp student")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--dask-address", help="tcp://host:port of a Dask scheduler, or 'synchronous'")
-    parser.add_argument("--n-workers", type=int, help="workers of the LocalCluster started when no address is given")
-    parser.add_argument("--storage", help="artifact root: a folder or s3://bucket/prefix (default ./alchemist-runs)")
-    parser.add_argument("--run-id")
-    parser.add_argument("--seed", type=int)
+    add_config_flags(parser, IMAGE_FLAGS)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from alchemist_core.config import load_config
     from flows.environment import apply_offline_defaults
 
-    config = load_config(args.config, _run_overrides(args))
+    config = load_config(args.config, config_overrides(args, RUN_FLAGS))
     apply_offline_defaults(config.storage)
     from flows.label_dataset import label_dataset
 
@@ -106,46 +437,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _image_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "spec": args.spec,
-        "data.source": args.data,
-        "data.image_field": args.image_field,
-        "data.label_field": args.label_field,
-        "data.id_field": args.id_field,
-        "data.split_field": args.split_field,
-        "data.group_field": args.group_field,
-        "data.store": args.store,
-        "concepts.path": args.concepts,
-        "concepts.n_concepts": args.n_concepts,
-        "concepts.subject": args.subject,
-        "clip.model": args.clip_model,
-        "clip.pretrained": args.clip_pretrained,
-        "clip.cache_dir": args.clip_cache_dir,
-        "clip.device": args.device,
-        "generator.kind": args.generator,
-        "generator.n_programs": args.n_programs,
-        "generator.library_path": args.library,
-        "llm.base_url": args.llm_base_url,
-        "llm.model": args.llm_model,
-        "llm.refresh": True if args.refresh else None,
-        "label_model.name": args.label_model,
-        "student.enabled": False if args.no_student else None,
-        "student.model": args.student_model,
-        "student.epochs": args.epochs,
-        "dask.address": args.dask_address,
-        "dask.n_workers": args.n_workers,
-        "storage": args.storage,
-        "run_id": args.run_id,
-        "seed": args.seed,
-    }
-
-
 def _cmd_run_images(args: argparse.Namespace) -> int:
     from alchemist_core.image_pipeline import load_image_config
     from flows.environment import apply_offline_defaults
 
-    config = load_image_config(args.config, _image_overrides(args))
+    config = load_image_config(args.config, config_overrides(args, IMAGE_FLAGS))
     apply_offline_defaults(config.storage)
     from flows.label_images import label_images
 
@@ -156,45 +452,11 @@ def _cmd_run_images(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_image_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", help="image run config YAML (kind: images); flags override it")
-    parser.add_argument("--spec", help="task spec YAML or shipped spec name (default: shapes, the image demo)")
-    parser.add_argument("--data", help="a folder of images (root/<class>/*), or CSV/JSONL/Parquet with bytes, paths or URLs; 'demo' for the built-in demo")
-    parser.add_argument("--image-field")
-    parser.add_argument("--label-field")
-    parser.add_argument("--id-field")
-    parser.add_argument("--split-field")
-    parser.add_argument("--group-field", help="group attribute for per-group and worst-group accuracy (e.g. place)")
-    parser.add_argument("--store", choices=["bytes", "uri"], help="keep image bytes in the shards, or only their URIs")
-    parser.add_argument("--concepts", help="a concept file (YAML/JSON); the LLM names concepts when absent")
-    parser.add_argument("--n-concepts", type=int)
-    parser.add_argument("--subject", help="what the images show, e.g. 'bird'")
-    parser.add_argument("--clip-model", help="open_clip architecture, e.g. ViT-B-32 (default: alchemist-tiny, random weights)")
-    parser.add_argument("--clip-pretrained", help="pretrained tag in the local cache (e.g. openai) or a checkpoint file")
-    parser.add_argument("--clip-cache-dir")
-    parser.add_argument("--device", help="cuda or cpu (default: a GPU when present)")
-    parser.add_argument("--generator", choices=["offline", "openai", "library"])
-    parser.add_argument("--n-programs", type=int)
-    parser.add_argument("--library")
-    parser.add_argument("--llm-base-url")
-    parser.add_argument("--llm-model")
-    parser.add_argument("--refresh", action="store_true")
-    parser.add_argument("--label-model", choices=["auto", "majority", "weighted", "snorkel"])
-    parser.add_argument("--no-student", action="store_true")
-    parser.add_argument("--student-model", choices=["mlp", "logreg"])
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--dask-address")
-    parser.add_argument("--n-workers", type=int)
-    parser.add_argument("--storage")
-    parser.add_argument("--run-id")
-    parser.add_argument("--seed", type=int)
-
-
 def _cmd_generate(args: argparse.Namespace) -> int:
     from alchemist_core.config import load_config
     from flows.environment import apply_offline_defaults
 
-    config = load_config(args.config, _run_overrides(args))
+    config = load_config(args.config, config_overrides(args, RUN_FLAGS))
     apply_offline_defaults(config.storage)
     from flows.generate_programs import generate_programs
 
@@ -207,24 +469,7 @@ def _cmd_relabel(args: argparse.Namespace) -> int:
     from alchemist_core.relabel import load_relabel_config
     from flows.environment import apply_offline_defaults
 
-    config = load_relabel_config(
-        args.config,
-        {
-            "source_run": args.source_run,
-            "data.source": args.data,
-            "data.format": args.format,
-            "data.label_field": args.label_field,
-            "data.id_field": args.id_field,
-            "data.split_field": args.split_field,
-            "student": False if args.no_student else None,
-            "sandbox.program_seconds": args.program_seconds,
-            "dask.address": args.dask_address,
-            "dask.n_workers": args.n_workers,
-            "storage": args.storage,
-            "run_id": args.run_id,
-            "seed": args.seed,
-        },
-    )
+    config = load_relabel_config(args.config, config_overrides(args, RELABEL_FLAGS))
     apply_offline_defaults(config.storage)
     from flows.relabel import relabel
 
@@ -275,7 +520,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_prompt(args: argparse.Namespace) -> int:
-    from alchemist_core.prompts import code_messages, supplement_from_spec, supplement_messages
+    from alchemist_core.prompts import (
+        code_messages,
+        supplement_from_spec,
+        supplement_messages,
+    )
     from alchemist_core.spec import load_spec
 
     spec = load_spec(args.spec)
@@ -303,9 +552,27 @@ def _cmd_prompt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _amended(config: BaseModel, overrides: dict[str, Any]) -> BaseModel:
+    """``config`` with the dotted ``overrides`` that are not ``None`` applied, validated again."""
+    data = config.model_dump(mode="json")
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        *parents, last = dotted.split(".")
+        node = data
+        for key in parents:
+            node = node[key]
+        node[last] = value
+    return type(config).model_validate(data)
+
+
 def _cmd_annotate(args: argparse.Namespace) -> int:
-    from alchemist_core.baseline import annotate_baseline, comparison_markdown, ledger_totals, program_label_quality
-    from alchemist_core.config import RunConfig
+    from alchemist_core.baseline import (
+        annotate_baseline,
+        comparison_markdown,
+        ledger_totals,
+        program_label_quality,
+    )
     from alchemist_core.generate import build_llm_client
     from alchemist_core.ingest import load_dataset_manifest
     from alchemist_core.llm import Ledger
@@ -315,11 +582,7 @@ def _cmd_annotate(args: argparse.Namespace) -> int:
     run = open_storage(args.run)
     if not run.exists("manifest.json"):
         raise AlchemistError(f"expected a finished run (with manifest.json) at {args.run}; run `alchemist run` first")
-    config = RunConfig.model_validate(run.read_json("config.json"))
-    overrides = {k: v for k, v in {"base_url": args.llm_base_url, "model": args.llm_model}.items() if v}
-    if args.refresh:
-        overrides["refresh"] = True
-    config = config.model_copy(update={"generator": config.generator.model_copy(update={"openai": config.generator.openai.model_copy(update=overrides)})})
+    config = _amended(RunConfig.model_validate(run.read_json("config.json")), config_overrides(args, ANNOTATE_FLAGS))
     settings = config.model_dump(mode="json")
     spec = TaskSpec.model_validate(run.read_json("spec.json"))
     root = open_storage(config.storage)
@@ -358,7 +621,7 @@ def _cmd_annotate(args: argparse.Namespace) -> int:
 
 
 def _cmd_cache(args: argparse.Namespace) -> int:
-    from datetime import datetime, timezone
+    from datetime import UTC, datetime
 
     from alchemist_core.cache_admin import cache_usage, prune_cache
     from alchemist_core.storage import open_storage
@@ -366,7 +629,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     root = open_storage(args.storage)
 
     def when(seconds: float | None) -> str:
-        return "-" if seconds is None else datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+        return "-" if seconds is None else datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d %H:%M")
 
     if args.action == "usage":
         print(f"{'area':<11} {'files':>9} {'size':>12}  {'oldest (UTC)':<17} {'newest (UTC)':<17} folder")
@@ -401,32 +664,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="run the whole pipeline (the label-dataset flow)")
+    run = commands.add_parser("run", help="run the whole pipeline (the label-dataset flow)", epilog=_file_only_epilog(RUN_FLAGS))
     _add_run_arguments(run)
     run.set_defaults(handler=_cmd_run)
 
-    generate = commands.add_parser("generate", help="only generate, validate and store programs, for review before labeling")
+    generate = commands.add_parser(
+        "generate", help="only generate, validate and store programs, for review before labeling", epilog=_file_only_epilog(RUN_FLAGS)
+    )
     _add_run_arguments(generate)
     generate.set_defaults(handler=_cmd_generate)
 
-    relabel = commands.add_parser("relabel", help="apply a stored run's programs, label model and student to new data")
-    relabel.add_argument("--config", help="relabel config YAML (see deployments/relabel.yaml); flags override it")
-    relabel.add_argument("--source-run", help="the run folder whose programs, label model and student are reused")
-    relabel.add_argument("--data", help="the new data: CSV, JSONL, Parquet, WRENCH folder or fsspec URL")
-    relabel.add_argument("--format", choices=["csv", "jsonl", "parquet", "wrench"])
-    relabel.add_argument("--label-field")
-    relabel.add_argument("--id-field")
-    relabel.add_argument("--split-field")
-    relabel.add_argument("--no-student", action="store_true", help="stop at the pseudolabels")
-    relabel.add_argument("--program-seconds", type=float)
-    relabel.add_argument("--dask-address")
-    relabel.add_argument("--n-workers", type=int)
-    relabel.add_argument("--storage")
-    relabel.add_argument("--run-id")
-    relabel.add_argument("--seed", type=int)
+    relabel = commands.add_parser(
+        "relabel", help="apply a stored run's programs, label model and student to new data", epilog=_file_only_epilog(RELABEL_FLAGS)
+    )
+    relabel.add_argument(
+        "--config",
+        help="relabel config YAML, e.g. deployments/relabel.yaml (the keys of alchemist_core.relabel.RelabelConfig); "
+        "flags override it",
+    )
+    add_config_flags(relabel, RELABEL_FLAGS)
     relabel.set_defaults(handler=_cmd_relabel)
 
-    images = commands.add_parser("run-images", help="the multimodal pipeline: concepts, CLIP scores, concept programs")
+    images = commands.add_parser(
+        "run-images", help="the multimodal pipeline: concepts, CLIP scores, concept programs", epilog=_file_only_epilog(IMAGE_FLAGS)
+    )
     _add_image_arguments(images)
     images.set_defaults(handler=_cmd_run_images)
 
@@ -436,19 +697,19 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--run", required=True, help="the run folder (<storage>/runs/<run-id>)")
     show = programs_actions.add_parser("show", help="a program's source and origin")
     show.add_argument("name")
-    show.add_argument("--run", required=True)
+    show.add_argument("--run", required=True, help="the run folder (<storage>/runs/<run-id>)")
     programs.set_defaults(handler=_cmd_programs)
 
     predict = commands.add_parser("predict", help="label new data with a run's student")
-    predict.add_argument("--run", required=True)
+    predict.add_argument("--run", required=True, help="the run folder (<storage>/runs/<run-id>) with a trained student")
     predict.add_argument("--data", required=True, help="CSV, JSONL or Parquet with the spec's input fields")
     predict.add_argument("--out", required=True, help="output Parquet or CSV path")
-    predict.add_argument("--fields")
+    predict.add_argument("--fields", help="comma-separated input fields; the student's when not given")
     predict.add_argument("--format", choices=["csv", "jsonl", "parquet"])
     predict.set_defaults(handler=_cmd_predict)
 
     prompt = commands.add_parser("prompt", help="print the exact messages that would be sent to the LLM")
-    prompt.add_argument("--spec", required=True)
+    prompt.add_argument("--spec", required=True, help="task spec YAML, or a shipped spec name")
     prompt.add_argument("--kind", default="none", choices=["none", "description", "exemplars", "keywords", "rules"],
                         help="supplementary information: none = one-stage")
     prompt.add_argument("--variant", type=int, default=0)
@@ -460,19 +721,19 @@ def build_parser() -> argparse.ArgumentParser:
     annotate.add_argument("--budget", type=float, required=True, help="hard cap in dollars; no call is made past it")
     annotate.add_argument("--dry-run", action="store_true", help="only print the cost estimate")
     annotate.add_argument("--batch-size", type=int, default=20, help="rows per call")
-    annotate.add_argument("--llm-base-url")
-    annotate.add_argument("--llm-model")
-    annotate.add_argument("--refresh", action="store_true", help="ignore cached replies")
+    add_config_flags(annotate, ANNOTATE_FLAGS)
     annotate.set_defaults(handler=_cmd_annotate)
 
     cache = commands.add_parser("cache", help="what the caches under a storage root hold; prune old entries")
     cache_actions = cache.add_subparsers(dest="action", required=True)
     usage = cache_actions.add_parser("usage", help="files, size and age of each cache area")
-    usage.add_argument("--storage", default="./alchemist-runs", help="artifact root: a folder or s3://bucket/prefix")
+    usage.add_argument("--storage", default=RunConfig.model_fields["storage"].default,
+                       help="artifact root: a folder or s3://bucket/prefix (default: %(default)s)")
     prune = cache_actions.add_parser(
         "prune", help="remove cache files last written longer ago than --older-than (never runs/ or datasets/)"
     )
-    prune.add_argument("--storage", default="./alchemist-runs", help="artifact root: a folder or s3://bucket/prefix")
+    prune.add_argument("--storage", default=RunConfig.model_fields["storage"].default,
+                       help="artifact root: a folder or s3://bucket/prefix (default: %(default)s)")
     prune.add_argument("--older-than", default="30d", help="age such as 30d, 12h, 90m; 0 removes everything (default 30d)")
     prune.add_argument(
         "--areas",
