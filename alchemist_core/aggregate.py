@@ -29,6 +29,7 @@ from sklearn.exceptions import NotFittedError
 from alchemist_core.errors import AlchemistError
 from alchemist_core.label_matrix import check_label_matrix, vote_counts
 from alchemist_core.programs import ABSTAIN
+from alchemist_core.sampling import sample_rows
 
 logger = logging.getLogger(__name__)
 
@@ -374,10 +375,10 @@ class SnorkelLabelModel:
     """snorkel's ``LabelModel`` behind the common contract, with bounded memory.
 
     snorkel densifies ``L`` to a one-hot float64 matrix of ``n_rows * n_programs * n_classes``
-    entries, so the model is fitted on at most ``max_fit_rows`` rows sampled with ``seed``
-    (all rows when there are fewer), and ``predict_proba`` works ``chunk_rows`` rows at a time
-    from the learned conditional probabilities (in log space, so many programs cannot
-    underflow the posterior).
+    entries, so the model is fitted on at most ``max_fit_rows`` rows sampled with ``seed`` by
+    :func:`alchemist_core.sampling.sample_rows` (all rows when there are fewer), and
+    ``predict_proba`` works ``chunk_rows`` rows at a time from the learned conditional
+    probabilities (in log space, so many programs cannot underflow the posterior).
 
     snorkel's ``fit`` seeds the global ``random``, ``numpy.random`` and ``torch`` generators
     with ``seed``; nothing else global is touched (its logging and progress bar stay off).
@@ -465,12 +466,8 @@ class SnorkelLabelModel:
                 f"expected max_fit_rows >= 1 and chunk_rows >= 1, got {self.max_fit_rows} and {self.chunk_rows}"
             )
         dev = _check_dev(L_dev, y_dev, n_programs, self.n_classes)
-        rng = np.random.default_rng(self.seed)
-        if n_rows > self.max_fit_rows:
-            rows = np.sort(rng.choice(n_rows, size=self.max_fit_rows, replace=False))
-            L_fit = L[rows]
-        else:
-            L_fit = L
+        rows = sample_rows(n_rows, self.max_fit_rows, self.seed)
+        L_fit = L if rows is None else L[rows]
         L_fit = L_fit.astype(np.int64)
         self.class_balance_ = self._prior(L_fit, dev)
         model = _SnorkelModel(cardinality=self.n_classes, verbose=False, device=self.device)
@@ -560,28 +557,6 @@ def make_label_model(name: str, n_classes: int, *, seed: int, **params: Any) -> 
     if "seed" in accepted:
         params = {**params, "seed": seed}
     return factory(n_classes, **params)
-
-
-def stratified_folds(y: Any, n_folds: int, *, seed: int) -> np.ndarray:
-    """A fold index per row, each class spread evenly over the folds (rows with ``y == -1`` too).
-
-    Examples
-    --------
-    >>> np.bincount(stratified_folds([0, 0, 0, 1, 1, 1], 3, seed=0)).tolist()
-    [2, 2, 2]
-    """
-    if n_folds < 2:
-        raise ValueError(f"expected n_folds >= 2, got {n_folds}")
-    y = np.asarray(y)
-    rng = np.random.default_rng(seed)
-    folds = np.empty(len(y), dtype=np.int64)
-    offset = 0
-    for value in np.unique(y):
-        members = np.flatnonzero(y == value)
-        # Continue the round-robin across classes so small classes do not all land in fold 0.
-        folds[members[rng.permutation(len(members))]] = (np.arange(len(members)) + offset) % n_folds
-        offset += len(members)
-    return folds
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,76 +10,15 @@ partitions gives the concatenation of their labels, which is what lets Dask spli
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from alchemist_core.errors import InputError
 from alchemist_core.policy import check_program
 from alchemist_core.programs import ABSTAIN, LabelingProgram, ProgramSet
-from alchemist_core.sandbox import SandboxLimits, run_programs
-
-
-@dataclass(frozen=True)
-class ProgramFaults:
-    """What went wrong with one program on one partition (or, merged, on several).
-
-    Parameters
-    ----------
-    n_errors : int
-        Rows on which the program raised (it abstains there).
-    n_invalid : int
-        Rows on which it returned something other than an int in ``-1..n_classes-1``
-        (``True``, ``'spam'``, ``None``, ``nan``, ``7``...); it abstains there.
-    timed_out : bool
-        It overran its wall-clock budget; it abstains on every row.
-    quarantined : str or None
-        Why its votes were discarded without running it to the end: it breaks the sandbox
-        policy, its module failed to load, or it killed its worker process.
-    first_error : str or None
-        The first error, ``"row 3: KeyError: 'text'"``, truncated.
-    seconds : float
-        Wall-clock time spent running it.
-    first_invalid : str or None
-        The first invalid output, ``"row 5: returned 'spam'; expected an int in -1..1"``.
-    """
-
-    n_errors: int
-    n_invalid: int
-    timed_out: bool
-    quarantined: str | None
-    first_error: str | None
-    seconds: float
-    first_invalid: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when the program ran everywhere without a single fault."""
-        return not (self.n_errors or self.n_invalid or self.timed_out or self.quarantined)
-
-
-@dataclass(frozen=True)
-class PartitionLabels:
-    """The votes of a program set on one partition.
-
-    Parameters
-    ----------
-    L : numpy.ndarray
-        ``(n_rows, n_programs)`` int8 votes, ``ABSTAIN = -1``; columns in program-set order.
-    program_names : tuple of str
-        The programs, one per column of ``L``.
-    faults : mapping of str to ProgramFaults
-        Per program name.
-    """
-
-    L: np.ndarray
-    program_names: tuple[str, ...]
-    faults: Mapping[str, ProgramFaults] = field(default_factory=dict)
-
-    @property
-    def n_rows(self) -> int:
-        return int(self.L.shape[0])
+from alchemist_core.sandbox import PartitionLabels, SandboxLimits, run_programs
 
 
 @dataclass(frozen=True)
@@ -134,31 +73,6 @@ def label_partition(
     [1, -1]
     """
     return run_programs(_columns(table, fields), program_set, n_classes, limits=limits)
-
-
-def merge_faults(fault_mappings: Iterable[Mapping[str, ProgramFaults]]) -> dict[str, ProgramFaults]:
-    """Sum the faults of several partitions, program by program.
-
-    Counts and seconds add up, ``timed_out`` is true when it is true anywhere, and the first
-    non-empty ``quarantined``, ``first_error`` and ``first_invalid`` are kept, in partition order.
-    """
-    merged: dict[str, ProgramFaults] = {}
-    for mapping in fault_mappings:
-        for name, faults in mapping.items():
-            before = merged.get(name)
-            if before is None:
-                merged[name] = faults
-                continue
-            merged[name] = ProgramFaults(
-                n_errors=before.n_errors + faults.n_errors,
-                n_invalid=before.n_invalid + faults.n_invalid,
-                timed_out=before.timed_out or faults.timed_out,
-                quarantined=before.quarantined or faults.quarantined,
-                first_error=before.first_error or faults.first_error,
-                seconds=before.seconds + faults.seconds,
-                first_invalid=before.first_invalid or faults.first_invalid,
-            )
-    return merged
 
 
 def validate_program(

@@ -17,8 +17,16 @@ from alchemist_core.digest import digest_json
 from alchemist_core.errors import InputError
 
 
+# Settings that say where and how a run executes, not what it computes.
+EXECUTION_ONLY = frozenset({"run_id", "storage", "dask"})
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    def identity(self) -> dict[str, Any]:
+        """What a cache key sees of these settings: all of them but where and how the run executes."""
+        return self.model_dump(mode="json", exclude=set(EXECUTION_ONLY & set(type(self).model_fields)))
 
 
 class DataConfig(_Section):

@@ -31,6 +31,7 @@ from alchemist_core.digest import combine
 from alchemist_core.errors import InputError, StorageError
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     import scipy.sparse
 
     from alchemist_core.storage import Storage
@@ -123,6 +124,14 @@ def load_text_encoder(encoder: str = DEFAULT_TEXT_ENCODER, *, device: str | None
             _ENCODERS[key] = SentenceTransformer(str(path), device=device)
             logger.info("loaded text encoder %s on %s in %.1f s", encoder, device, time.perf_counter() - started)
         return _ENCODERS[key]
+
+
+def row_texts(table: pa.Table, fields: Sequence[str]) -> list[str]:
+    """The text a student reads for each row: the fields' values, joined with `` | ``."""
+    columns = [table.column(f).to_pylist() for f in fields]
+    if len(columns) == 1:
+        return ["" if v is None else str(v) for v in columns[0]]
+    return [" | ".join("" if v is None else str(v) for v in values) for values in zip(*columns)]
 
 
 def _as_texts(texts: Sequence[str | None]) -> list[str]:

@@ -9,6 +9,7 @@ import numpy as np
 from alchemist_core.errors import InputError
 from alchemist_core.generators.base import GenerationContext, ProgramGenerator
 from alchemist_core.ingest import DatasetManifest, read_gold
+from alchemist_core.sampling import sample_positions
 from alchemist_core.sandbox import SandboxLimits
 from alchemist_core.spec import TaskSpec
 from alchemist_core.storage import Storage
@@ -75,7 +76,7 @@ def build_generator(
 def _sample_indices(n_rows: int, n_sample: int, rng: np.random.Generator) -> np.ndarray:
     if n_rows <= n_sample:
         return np.arange(n_rows)
-    return np.sort(rng.choice(n_rows, size=n_sample, replace=False))
+    return sample_positions(n_rows, n_sample, rng)
 
 
 def _split_rows(data: Storage, shards, fields, n_sample: int, rng: np.random.Generator):

@@ -22,11 +22,17 @@ from typing import Any, Literal, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from alchemist_core.config import DaskSettings, LabelModelConfig, SandboxSettings
+from alchemist_core.config import (
+    DaskSettings,
+    LabelModelConfig,
+    SandboxSettings,
+    _Section,
+)
 from alchemist_core.digest import combine, digest_json
 from alchemist_core.errors import InputError
+from alchemist_core.sampling import sample_positions, sample_rows
 from alchemist_core.storage import Storage
 
 logger = logging.getLogger(__name__)
@@ -39,10 +45,6 @@ MAX_LABELED_ROWS = 5_000
 
 
 # -- configuration -------------------------------------------------------------------------------
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class ImageDataConfig(_Section):
@@ -161,7 +163,13 @@ def load_image_config(path: str | Path | None = None, overrides: Mapping[str, An
 
 def build_llm_client(settings: Mapping[str, Any], *, cache: Storage, ledger_storage: Storage) -> Any:
     """An :class:`~alchemist_core.llm.LLMClient` from :class:`LLMSettings` (as a dict): cached, in the run's ledger."""
-    from alchemist_core.llm import Ledger, LLMClient, LLMEndpoint, ResponseCache, load_price_table
+    from alchemist_core.llm import (
+        Ledger,
+        LLMClient,
+        LLMEndpoint,
+        ResponseCache,
+        load_price_table,
+    )
 
     endpoint = LLMEndpoint(
         base_url=settings["base_url"], model=settings["model"], api_key_env=settings["api_key_env"],
@@ -204,7 +212,8 @@ def name_concepts(
         later stages, so that their cache keys do not change when a rerun's reply comes from
         the response cache. The LLM's cost is in the run's ledger.
     """
-    from alchemist_core.concepts import load_concept_file, parse_concepts, request_concepts, save_concepts
+    from alchemist_core.concept_request import request_concepts
+    from alchemist_core.concepts import load_concept_file, parse_concepts, save_concepts
 
     if settings.get("path"):
         concept_set = load_concept_file(settings["path"], spec.class_names)
@@ -298,8 +307,8 @@ def write_image_features(
         concept_scores,
         embed_images_with_cache,
         load_clip,
-        zero_shot_prompts,
         zero_shot_proba,
+        zero_shot_prompts,
     )
     from alchemist_core.features import EmbeddingCache
     from alchemist_core.images import load_images
@@ -396,7 +405,7 @@ def concept_generation_context(
         raise InputError(f"expected a {train_split!r} split to sample from; the dataset has {sorted(shards)}")
     rng = np.random.default_rng(seed)
     train = read_features(features, shards[train_split], score_names).to_pylist()
-    keep = np.sort(rng.choice(len(train), size=min(n_sample, len(train)), replace=False))
+    keep = sample_positions(len(train), min(n_sample, len(train)), rng)
     sample = [{name: train[i][name] for name in score_names} for i in keep]
     labeled: list[tuple[dict[str, Any], int]] = []
     if valid_split in shards:
@@ -411,7 +420,7 @@ def concept_generation_context(
             if label >= 0:
                 labeled.append(({name: row[name] for name in score_names}, int(label)))
         if len(labeled) > MAX_LABELED_ROWS:
-            picked = np.sort(rng.choice(len(labeled), size=MAX_LABELED_ROWS, replace=False))
+            picked = sample_positions(len(labeled), MAX_LABELED_ROWS, rng)
             labeled = [labeled[i] for i in picked]
     return GenerationContext(
         spec=spec, sample_rows=sample, labeled_rows=labeled, n_programs=n_programs, seed=seed, n_valid_rows=len(labeled)
@@ -447,7 +456,6 @@ def concept_fold_votes(
     from alchemist_core.apply import label_partition
     from alchemist_core.ingest import read_gold
     from alchemist_core.selection import MIN_LABELED_ROWS, FoldVotes, make_folds
-    from alchemist_core.votes import sample_rows
 
     if valid_split not in shards:
         return None

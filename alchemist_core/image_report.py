@@ -12,11 +12,20 @@ used for a choice.
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from alchemist_core.refs import (
+    ConceptSetRef,
+    FeatureSetRef,
+    LabelModelRef,
+    ProgramSetRef,
+    StudentRef,
+    VoteSet,
+)
 from alchemist_core.storage import Storage
 
 logger = logging.getLogger(__name__)
@@ -107,13 +116,13 @@ def collect_image_results(
     run_info: Mapping[str, Any],
     dataset: Any,
     data: Storage,
-    features: Mapping[str, Any],
-    concepts: Mapping[str, Any],
-    programs: Mapping[str, Any],
-    votes: Mapping[str, Any],
-    label_model: Mapping[str, Any],
+    features: FeatureSetRef,
+    concepts: ConceptSetRef,
+    programs: ProgramSetRef,
+    votes: VoteSet,
+    label_model: LabelModelRef,
     labels: Mapping[str, Sequence[str]],
-    student: Mapping[str, Any] | None,
+    student: StudentRef | None,
     run: Storage,
     settings: Mapping[str, Any],
 ) -> dict[str, Any]:
@@ -125,17 +134,17 @@ def collect_image_results(
     from alchemist_core.ingest import read_gold
     from alchemist_core.label_matrix import program_summary
     from alchemist_core.pseudolabels import table_posterior
-    from alchemist_core.votes import read_label_matrix
+    from alchemist_core.vote_shards import read_label_matrix
 
     n_classes = spec.n_classes
     class_names = spec.class_names
     manifest = dataset.manifest
     data_settings = settings["data"]
     roles = {"train": data_settings["train_split"], "valid": data_settings["valid_split"], "test": data_settings["test_split"]}
-    names = list(programs.get("names") or votes["active"])
+    names = list(programs.names or votes.active)
     origins = {}
-    if programs.get("uri"):
-        for entry in Storage(programs["uri"]).read_json("manifest.json")["programs"]:
+    if programs.uri:
+        for entry in Storage(programs.uri).read_json("manifest.json")["programs"]:
             origin = entry.get("origin", {})
             origins[entry["name"]] = ":".join(str(x) for x in (origin.get("generator", "?"), origin.get("model")) if x)
 
@@ -143,15 +152,15 @@ def collect_image_results(
     # the valid split is shown only through out-of-fold scores: the final programs', label
     # model's and student's own scores there would be in-sample.
     selection = run.read_json("selection.json") if run.exists("selection.json") else None
-    valid_out_of_fold = bool(programs.get("valid_rows_seen")) and bool(selection and selection.get("fold_programs"))
+    valid_out_of_fold = bool(programs.valid_rows_seen) and bool(selection and selection.get("fold_programs"))
     program_rows: dict[str, dict[str, Any]] = {}
     metrics: list[dict[str, Any]] = []
     group_rows: list[dict[str, Any]] = []
     summary: dict[str, Any] = {}
     for role, split in roles.items():
-        if split not in votes["votes"]:
+        if split not in votes.shards:
             continue
-        row_ids, L, _ = read_label_matrix(votes["votes"][split], names)
+        row_ids, L, _ = read_label_matrix(votes.split_shards(split), names)
         has_gold = split in manifest.splits and manifest.splits[split].has_gold
         gold = None
         if has_gold:
@@ -170,12 +179,12 @@ def collect_image_results(
         group_ids, attributes = read_groups(data, split)
         groups = group_names(gold, _aligned(row_ids, group_ids, attributes, None), class_names)
         predictions = {"label model": probs_to_preds(table_posterior(_concat(labels[split])), tie_break="wrench")}
-        if student and split in student.get("predictions", {}):
-            table = Storage(student["predictions"][split]).read_table()
+        if student and split in student.predictions:
+            table = Storage(student.predictions[split]).read_table()
             ids = table.column("row_id").to_numpy(zero_copy_only=False)
             predictions["student"] = _aligned(row_ids, ids, table.column("label").to_numpy().astype(np.int64), -1)
         zero_shot_columns = [f"{ZERO_SHOT_PREFIX}{k}" for k in range(n_classes)]
-        zs = read_features(Storage(features["root"]), features["shards"][split], zero_shot_columns)
+        zs = read_features(Storage(features.root), features.shards[split], zero_shot_columns)
         zs_proba = np.column_stack([zs.column(c).to_numpy() for c in zero_shot_columns])
         zs_ids = zs.column("row_id").to_numpy(zero_copy_only=False)
         predictions["CLIP zero-shot"] = _aligned(row_ids, zs_ids, zs_proba.argmax(axis=1).astype(np.int64), -1)
@@ -196,19 +205,19 @@ def collect_image_results(
                 group_rows.append({"model": model, "split": split, **by_group})
                 summary[f"{key}.{split}.worst_group_accuracy"] = round(by_group["worst_group_accuracy"], 4)
 
-    faults = votes.get("faults", {})
-    quarantined = votes.get("quarantined", {})
+    faults = votes.faults
+    quarantined = votes.quarantined
     for name, row in program_rows.items():
         fault = faults.get(name, {})
         row["faults"] = {"errors": fault.get("n_errors", 0), "invalid": fault.get("n_invalid", 0), "timed_out": int(bool(fault.get("timed_out")))}
         row["quarantined"] = quarantined.get(name)
-    valid_rows_seen = int(programs.get("valid_rows_seen") or 0)
+    valid_rows_seen = int(programs.valid_rows_seen or 0)
     summary["generator.valid_rows_seen"] = valid_rows_seen
-    summary["programs.active"] = len(votes["active"])
+    summary["programs.active"] = len(votes.active)
     summary["programs.quarantined"] = len(quarantined)
-    summary["programs.dropped"] = len(votes.get("dropped", {}))
-    if programs.get("rejected"):
-        summary["programs.rejected"] = len(programs["rejected"])
+    summary["programs.dropped"] = len(votes.dropped)
+    if programs.rejected:
+        summary["programs.rejected"] = len(programs.rejected)
     summary["images.skipped"] = dataset.info.total_skipped
 
     cost: dict[str, Any] = {}
@@ -228,8 +237,8 @@ def collect_image_results(
         },
         "programs": list(program_rows.values()),
         "label_model": {
-            "chosen": label_model["name"], "metric": label_model.get("metric") or "accuracy",
-            "scores": label_model.get("valid_scores", {}),
+            "chosen": label_model.name, "metric": label_model.metric or "accuracy",
+            "scores": dict(label_model.valid_scores),
         },
         "metrics": metrics,
         "generation": {
@@ -239,13 +248,38 @@ def collect_image_results(
             "valid_out_of_fold": valid_out_of_fold,
         },
         "groups": group_rows,
-        "concepts": {**Storage(concepts["uri"]).read_json(), "clip": features["model"]},
+        "concepts": {**Storage(concepts.uri).read_json(), "clip": features.model},
         "images": dataset.info.to_json(),
         "cost": cost,
-        "rejected": list(programs.get("rejected", [])),
-        "dropped": [{"name": name, "reason": reason} for name, reason in votes.get("dropped", {}).items()],
+        "rejected": [r.model_dump() for r in programs.rejected],
+        "dropped": [{"name": name, "reason": reason} for name, reason in votes.dropped.items()],
         "summary": summary,
     }
+
+
+def write_image_run_report(run: Any, dataset: Any, outputs: Any, settings: Mapping[str, Any]) -> Any:
+    """Collect the image run's results; write ``metrics.json``, ``manifest.json`` and ``report.md``.
+
+    ``run``, ``dataset`` and ``outputs`` are the run's :class:`~alchemist_core.refs.RunContext`,
+    :class:`~alchemist_core.refs.ImageDatasetRef` and :class:`~alchemist_core.refs.ImageRunOutputs`;
+    ``settings`` its configuration as JSON. Returns a :class:`~alchemist_core.refs.RunReport`.
+    """
+    from alchemist_core.refs import RunReport
+
+    folder = run.run
+    results = collect_image_results(
+        spec=run.spec, run_info=run.info(), dataset=dataset.dataset, data=dataset.data, features=outputs.features,
+        concepts=outputs.concepts, programs=outputs.programs, votes=outputs.votes, label_model=outputs.label_model,
+        labels={split: list(uris) for split, uris in outputs.pseudolabels.shards.items()}, student=outputs.student,
+        run=folder, settings=settings,
+    )  # fmt: skip
+    folder.write_json(results["summary"], "metrics.json")
+    images = {k: results["images"][k] for k in ("image_column", "n_skipped", "total_skipped", "groups")}
+    folder.write_json(
+        {"run": results["run"], "dataset": {**results["dataset"], "images": images}, "metrics": results["summary"]}, "manifest.json"
+    )
+    report = folder.write_text(render_image_report(results), "report.md")
+    return RunReport(report=report, summary=results["summary"], sections=results)
 
 
 def _fraction(value: float | None) -> str:

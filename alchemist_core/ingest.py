@@ -596,11 +596,6 @@ def load_dataset_manifest(storage: Storage) -> DatasetManifest:
     return DatasetManifest.from_json(storage.read_json(MANIFEST_FILE))
 
 
-def read_shard(storage: Storage, relative_path: str, columns: Sequence[str] | None = None) -> pa.Table:
-    """Read one shard (a path from :attr:`SplitInfo.shards`) as a ``pyarrow.Table``."""
-    return storage.read_table(relative_path, columns=None if columns is None else list(columns))
-
-
 def read_gold(storage: Storage, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Row ids and gold labels of a split.
 

@@ -25,8 +25,7 @@ import functools
 import string
 import warnings
 
-from alchemist_core.errors import ProgramPolicyError
-from alchemist_core.programs import AST_LOCK, LabelingProgram
+from alchemist_core.digest import AST_LOCK
 
 ALLOWED_IMPORTS = frozenset(
     {"re", "math", "string", "collections", "itertools", "functools", "statistics", "unicodedata"}
@@ -80,19 +79,6 @@ def check_program(source: str, *, name: str = "program") -> list[str]:
     if not isinstance(source, str):
         return [f"expected the program source as str, got {type(source).__name__}"]
     return list(_violations(source, name))
-
-
-def ensure_program_allowed(program: LabelingProgram) -> None:
-    """Raise :class:`ProgramPolicyError` listing every violation when ``program`` breaks the policy.
-
-    Raises
-    ------
-    ProgramPolicyError
-        When :func:`check_program` finds at least one violation.
-    """
-    violations = check_program(program.source, name=program.name)
-    if violations:
-        raise ProgramPolicyError(program.name, violations)
 
 
 @functools.lru_cache(maxsize=2048)

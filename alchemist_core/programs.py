@@ -12,28 +12,19 @@ only holds and stores their source.
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from alchemist_core.digest import combine, sha256_text
+from alchemist_core.digest import combine, parse_python, sha256_text
 from alchemist_core.errors import InputError, ProgramError
 
 ABSTAIN = -1
 
-# NB: CPython 3.11's AST constructor keeps its recursion depth per interpreter, not per
-# thread, so two threads parsing at once can fail with "AST constructor recursion depth
-# mismatch" (tasks run in Prefect's thread pool). Every parse of program source takes this lock.
-AST_LOCK = threading.Lock()
-
-
 def parse_source(source: str, filename: str = "<program>"):
-    """``ast.parse`` under :data:`AST_LOCK`."""
-    import ast
+    """``ast.parse`` of program source, one thread at a time (:func:`alchemist_core.digest.parse_python`)."""
+    return parse_python(source, filename)
 
-    with AST_LOCK:
-        return ast.parse(source, filename=filename)
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,79}$")
 

@@ -9,7 +9,8 @@ a schedule runs.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -18,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from alchemist_core.config import DaskSettings, DataConfig, SandboxSettings
 from alchemist_core.digest import combine, digest_json, sha256_bytes
 from alchemist_core.errors import InputError
+from alchemist_core.refs import SourceRun, StudentRef, VoteSet
 from alchemist_core.storage import Storage
 
 REQUIRED_FILES = (("spec.json",), ("programs", "manifest.json"), ("label_model", "model.pkl"), ("label_model", "summary.json"))
@@ -74,25 +76,20 @@ def _files_digest(storage: Storage, *parts: str) -> str:
     return combine(*(f"{n}:{sha256_bytes(storage.read_bytes(*parts, n))}" for n in names))
 
 
-def read_source_run(source: Storage, sandbox: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def read_source_run(source: Storage, sandbox: SandboxSettings | None = None) -> SourceRun:
     """What a relabel run takes from ``source``: spec, fields, sandbox limits, program set, label model and student.
 
-    ``sandbox`` overrides the source run's sandbox limits.
-
-    Returns
-    -------
-    dict
-        ``root``, ``run_id``, ``spec`` (a dict), ``fields`` (what the programs read),
-        ``sandbox`` (limits as a dict), ``programs`` and ``label_model`` references (``uri``,
-        ``digest``, names), ``student`` (``uri``, ``digest``, ``fields``) or ``None``, and
-        ``selection``: the run's out-of-fold choices (:class:`~alchemist_core.selection.Selection`
-        as JSON), or ``None`` for a run that made none.
+    ``sandbox`` overrides the source run's sandbox limits. The student is ``None`` when the
+    run has none; the selection (the run's out-of-fold choices) is ``None`` for a run that
+    made none.
 
     Raises
     ------
     InputError
         When ``source`` lacks a file a relabel run needs.
     """
+    from alchemist_core.refs import LabelModelRef, ProgramSetRef, SourceRun, StudentRef
+    from alchemist_core.selection import Selection
     from alchemist_core.spec import TaskSpec
 
     missing = ["/".join(parts) for parts in REQUIRED_FILES if not source.exists(*parts)]
@@ -103,35 +100,30 @@ def read_source_run(source: Storage, sandbox: Mapping[str, Any] | None = None) -
         )
     spec = TaskSpec.model_validate(source.read_json("spec.json"))
     config = source.read_json("config.json") if source.exists("config.json") else {}
-    fields = list((config.get("data") or {}).get("fields") or spec.input_fields)
-    limits = SandboxSettings.model_validate(sandbox or config.get("sandbox") or {}).model_dump(mode="json")
+    fields = tuple((config.get("data") or {}).get("fields") or spec.input_fields)
+    limits = sandbox if sandbox is not None else SandboxSettings.model_validate(config.get("sandbox") or {})
     manifest = source.read_json("programs", "manifest.json")
     summary = source.read_json("label_model", "summary.json")
     model_digest = summary.get("digest") or sha256_bytes(source.read_bytes("label_model", "model.pkl"))
     student = None
     if source.exists("student", "student.json"):
         meta = source.read_json("student", "student.json")
-        student = {"uri": source.uri("student"), "digest": _files_digest(source, "student"), "fields": list(meta["fields"])}
-    return {
-        "root": source.root,
-        "run_id": source.root.rstrip("/").rsplit("/", 1)[-1],
-        "spec": spec.model_dump(mode="json"),
-        "fields": fields,
-        "sandbox": limits,
-        "programs": {
-            "uri": source.uri("programs"),
-            "digest": manifest["digest"],
-            "names": [entry["name"] for entry in manifest["programs"]],
-        },
-        "label_model": {
-            "uri": source.uri("label_model", "model.pkl"),
-            "digest": model_digest,
-            "name": summary["name"],
-            "programs": list(summary["programs"]),
-        },
-        "student": student,
-        "selection": source.read_json("selection.json") if source.exists("selection.json") else None,
-    }
+        student = StudentRef(uri=source.uri("student"), digest=_files_digest(source, "student"), fields=tuple(meta["fields"]))
+    return SourceRun(
+        root=source.root,
+        run_id=source.root.rstrip("/").rsplit("/", 1)[-1],
+        spec=spec,
+        fields=fields,
+        sandbox=limits,
+        programs=ProgramSetRef(
+            uri=source.uri("programs"), digest=manifest["digest"], names=tuple(entry["name"] for entry in manifest["programs"])
+        ),
+        label_model=LabelModelRef(
+            uri=source.uri("label_model", "model.pkl"), digest=model_digest, name=summary["name"], programs=tuple(summary["programs"])
+        ),
+        student=student,
+        selection=Selection.from_json(source.read_json("selection.json")) if source.exists("selection.json") else None,
+    )
 
 
 def student_predictions(
@@ -143,7 +135,8 @@ def student_predictions(
     embeddings of MiniLM features.
     """
     from alchemist_core.distill import load_student
-    from alchemist_core.training import row_texts, stored_student_inputs
+    from alchemist_core.features import row_texts
+    from alchemist_core.training import stored_student_inputs
 
     row_ids: list[Any] = []
     texts: list[str] = []
@@ -174,12 +167,12 @@ def _gold_for(data: Storage, split: str, row_ids: np.ndarray) -> np.ndarray:
 def relabel_results(
     *,
     spec,
-    source: Mapping[str, Any],
+    source: SourceRun,
     manifest,
     data: Storage,
-    votes: Mapping[str, Any],
+    votes: VoteSet,
     labels: Mapping[str, Sequence[str]],
-    student: Mapping[str, Any] | None,
+    student: StudentRef | None,
     final: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """What the relabel report and ``metrics.json`` say: rows, coverage, label counts, programs, agreement.
@@ -190,9 +183,9 @@ def relabel_results(
     """
     from alchemist_core.label_matrix import program_summary
     from alchemist_core.pseudolabels import table_posterior
-    from alchemist_core.votes import read_label_matrix
+    from alchemist_core.vote_shards import read_label_matrix
 
-    names = list(source["programs"]["names"])
+    names = list(source.programs.names)
     splits: list[dict[str, Any]] = []
     summary: dict[str, Any] = {}
     blocks: list[np.ndarray] = []
@@ -220,8 +213,8 @@ def relabel_results(
         if known.any():
             posterior = table_posterior(pseudo)
             row["label_model_accuracy"] = round(float((posterior.argmax(axis=1)[known] == gold[known]).mean()), 4)
-        if student and split in student.get("predictions", {}):
-            predicted = Storage(student["predictions"][split]).read_table()
+        if student and split in student.predictions:
+            predicted = Storage(student.predictions[split]).read_table()
             student_label = predicted.column("label").to_numpy()
             row["student_label_model_agreement"] = round(float((student_label[covered] == label[covered]).mean()) if covered.any() else 0.0, 4)
             if known.any():
@@ -231,15 +224,15 @@ def relabel_results(
             if key in row:
                 summary[f"{split}.{key}"] = row[key]
         summary[f"{split}.rows"] = row["rows"]
-        _, L, _ = read_label_matrix(votes["votes"].get(split, []), names)
+        _, L, _ = read_label_matrix(votes.split_shards(split), names)
         blocks.append(L)
         golds.append(gold)
     L_all = np.concatenate(blocks) if blocks else np.zeros((0, len(names)), dtype=np.int8)
     y_all = np.concatenate(golds) if golds else None
     per_program = program_summary(L_all, names, y_all if y_all is not None and (y_all >= 0).any() else None, n_classes=spec.n_classes)
-    faults = votes.get("faults", {})
-    quarantined = votes.get("quarantined", {})
-    used = set(source["label_model"]["programs"])
+    faults = votes.faults
+    quarantined = votes.quarantined
+    used = set(source.label_model.programs)
     programs = []
     for entry in per_program:
         fault = faults.get(entry["name"], {})
@@ -255,15 +248,41 @@ def relabel_results(
     summary["programs.quarantined"] = len(quarantined)
     return {
         "source": {
-            "run": source["root"], "programs_digest": source["programs"]["digest"], "label_model": source["label_model"]["name"],
-            "label_model_digest": source["label_model"]["digest"], "student": bool(student),
-            "final": _final_source(source.get("selection"), bool(student)),
+            "run": source.root, "programs_digest": source.programs.digest, "label_model": source.label_model.name,
+            "label_model_digest": source.label_model.digest, "student": bool(student),
+            "final": _final_source(source.selection.to_json() if source.selection is not None else None, bool(student)),
         },  # fmt: skip
         "dataset": {"name": manifest.name, "digest": manifest.digest[:16], "rows": {s: i.n_rows for s, i in manifest.splits.items()}},
         "splits": splits,
         "programs": programs,
         "summary": summary,
     }
+
+
+def write_relabel_report(run: Any, source: SourceRun, dataset: Any, outputs: Any) -> Any:
+    """Write ``metrics.json``, ``manifest.json`` and ``report.md`` of a relabel run; a :class:`~alchemist_core.refs.RunReport`.
+
+    ``run``, ``dataset`` and ``outputs`` are the relabel run's
+    :class:`~alchemist_core.refs.RunContext`, :class:`~alchemist_core.refs.DatasetRef` and
+    :class:`~alchemist_core.refs.RunOutputs` (its votes, pseudolabels, student and final labels).
+    """
+    from alchemist_core.refs import RunReport
+
+    results = relabel_results(
+        spec=source.spec, source=source, manifest=dataset.manifest, data=dataset.data, votes=outputs.votes,
+        labels={split: list(uris) for split, uris in outputs.pseudolabels.shards.items()}, student=outputs.student,
+        final=dict(outputs.final.shards) if outputs.final else None,
+    )  # fmt: skip
+    out = run.run
+    out.write_json(results["summary"], "metrics.json")
+    info = run.info()
+    out.write_json(
+        {"run": {k: info[k] for k in ("run_id", "config_digest", "started_at", "alchemist_version")}, "source": results["source"],
+         "dataset": results["dataset"], "votes_digest": outputs.votes.digest, "metrics": results["summary"]},
+        "manifest.json",
+    )  # fmt: skip
+    report = out.write_text(render_relabel_report(results, run.run_id), "report.md")
+    return RunReport(report=report, summary=results["summary"], sections=results)
 
 
 def _final_source(selection: Mapping[str, Any] | None, has_student: bool) -> str:

@@ -7,7 +7,8 @@ are worth reading first. The test split is never read.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pyarrow as pa
 
@@ -128,3 +129,36 @@ def render_program_review(
             f"${float(cost.get('dollars', 0.0)):.4f}.",
         ]
     return "\n".join(lines) + "\n"
+
+
+def write_program_review(run: Any, dataset: Any, programs: Any, generator: Any, sandbox: Any) -> Any:
+    """Review ``programs`` (a :class:`~alchemist_core.refs.ProgramSetRef`) on the generator's sample
+    and labeled rows; write ``review.json`` and ``report.md`` into the run folder.
+
+    ``run`` and ``dataset`` are the run's :class:`~alchemist_core.refs.RunContext` and
+    :class:`~alchemist_core.refs.DatasetRef`; ``generator`` and ``sandbox`` its settings.
+    Returns a :class:`~alchemist_core.refs.ProgramReview`.
+    """
+    from alchemist_core.generate import generation_context
+    from alchemist_core.llm import Ledger
+    from alchemist_core.programs import load_program_set
+    from alchemist_core.refs import ProgramReview
+
+    folder = run.run
+    program_set = load_program_set(Storage(programs.uri))
+    context = generation_context(
+        run.spec, dataset.manifest, dataset.data, fields=list(dataset.fields), n_programs=generator.n_programs,
+        n_sample=generator.sample_rows, seed=run.seed, train_split=dataset.splits.train, valid_split=dataset.splits.valid,
+    )  # fmt: skip
+    limits = SandboxLimits(program_seconds=sandbox.program_seconds, memory_mb=sandbox.memory_mb)
+    rows = review_program_set(program_set, context, fields=list(dataset.fields), limits=limits, cache=run.cache)
+    ledger = Ledger(folder)
+    cost = ledger.summary() if ledger.entries() else None
+    rejected = [r.model_dump() for r in programs.rejected]
+    text = render_program_review(
+        rows, title=f"Programs for {run.spec.name} ({run.run_id})", program_set_uri=programs.uri,
+        program_set_digest=programs.digest, rejected=rejected, n_duplicates=programs.n_duplicates, cost=cost,
+    )  # fmt: skip
+    folder.write_json({"programs": rows, "rejected": rejected, "cost": cost}, "review.json")
+    report = folder.write_text(text, "report.md")
+    return ProgramReview(programs=tuple(rows), rejected=programs.rejected, cost=cost, report=report)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import platform
 import time
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+from alchemist_core.config import EXECUTION_ONLY
 from alchemist_core.digest import combine, sha256_bytes
 from alchemist_core.layout import RunLayout
+from alchemist_core.refs import ProgramSetRef, RunContext, ShardJob, ShardVotes, VoteSet
 from alchemist_core.spec import TaskSpec, load_spec
 from alchemist_core.storage import Storage, parquet_bytes
 
@@ -18,7 +21,7 @@ def default_run_id(spec_name: str, config_digest: str) -> str:
 
 
 # Settings that do not change results: a run may resume with other values of these.
-_IGNORED = frozenset({"run_id", "storage", "dask"})
+_IGNORED = EXECUTION_ONLY
 
 
 def _what_counts(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -27,8 +30,8 @@ def _what_counts(config: Mapping[str, Any]) -> dict[str, Any]:
 
 def start_run_folder(
     root: Storage, config: Mapping[str, Any], config_digest: str, spec: TaskSpec | None = None, *, prefix: str = ""
-) -> dict[str, Any]:
-    """Create the run folder with ``config.json`` and ``spec.json``; returns run id and spec.
+) -> RunContext:
+    """Create the run folder with ``config.json`` and ``spec.json``; returns the run's context.
 
     ``spec`` is read from ``config["spec"]`` unless given (a relabel run takes its source
     run's). ``prefix`` starts a derived run id (``relabel-``), so runs of different flows
@@ -38,7 +41,8 @@ def start_run_folder(
 
     spec = spec if spec is not None else load_spec(config["spec"])
     run_id = config.get("run_id") or prefix + default_run_id(spec.name, config_digest)
-    run = RunLayout(root, run_id).run
+    layout = RunLayout(root, run_id)
+    run = layout.run
     if run.exists("config.json"):
         previous = run.read_json("config.json")
         if _what_counts(previous) != _what_counts(config):
@@ -51,15 +55,18 @@ def start_run_folder(
             )
     run.write_json(dict(config), "config.json")
     run.write_json(spec.model_dump(mode="json"), "spec.json")
-    started = {
-        "run_id": run_id,
-        "config_digest": config_digest,
-        "spec_digest": spec.digest,
-        "alchemist_version": alchemist_core.__version__,
-        "python": platform.python_version(),
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    return {**started, "spec": spec.model_dump(mode="json")}
+    return RunContext(
+        run_id=run_id,
+        storage_root=root.root,
+        run_root=layout.run.root,
+        cache_root=layout.cache.root,
+        seed=int(config.get("seed", 0)),
+        spec=spec,
+        config_digest=config_digest,
+        started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        alchemist_version=alchemist_core.__version__,
+        python=platform.python_version(),
+    )
 
 
 # Most Prefect tasks one program application makes: past this, batches grow instead (the
@@ -69,8 +76,8 @@ MAX_APPLY_TASKS = 32
 
 def shard_plan(
     manifest: Mapping[str, Any], run_root: str, shards_per_task: int, *, max_tasks: int = MAX_APPLY_TASKS
-) -> list[list[dict[str, Any]]]:
-    """Batches of ``{"split", "shard", "shard_digest", "votes_uri"}``; vote shards mirror the data shards' names.
+) -> list[list[ShardJob]]:
+    """Batches of :class:`~alchemist_core.refs.ShardJob`; vote shards mirror the data shards' names.
 
     Batches hold ``shards_per_task`` shards, or more when that would make over ``max_tasks`` batches.
 
@@ -88,12 +95,12 @@ def shard_plan(
         digests = info.get("shard_digests") or [None] * len(info["shards"])
         for shard, digest in zip(info["shards"], digests):
             name = shard.rsplit("/", 1)[-1]
-            items.append({"split": split, "shard": shard, "shard_digest": digest, "votes_uri": run.uri("votes", split, name)})
+            items.append(ShardJob(split=split, shard=shard, shard_digest=digest, votes_uri=run.uri("votes", split, name)))
     size = max(shards_per_task, -(-len(items) // max_tasks))
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
-def combine_vote_results(results: Sequence[Sequence[Mapping[str, Any]]], program_names: Sequence[str]) -> dict[str, Any]:
+def combine_vote_results(results: Sequence[Sequence[ShardVotes]], programs: ProgramSetRef) -> VoteSet:
     """Sum faults per program over shards; quarantine programs that timed out or were killed.
 
     A program that timed out or killed its worker on any shard is quarantined everywhere, so
@@ -101,6 +108,7 @@ def combine_vote_results(results: Sequence[Sequence[Mapping[str, Any]]], program
     ``digest`` identifies the content of every vote shard (``None`` when a shard has no
     digest); ``computed`` counts, per program, the shards on which it actually ran.
     """
+    program_names = list(programs.names)
     faults: dict[str, dict[str, Any]] = {
         name: {"n_errors": 0, "n_invalid": 0, "timed_out": False, "quarantined": None, "first_error": None, "seconds": 0.0}
         for name in program_names
@@ -111,13 +119,13 @@ def combine_vote_results(results: Sequence[Sequence[Mapping[str, Any]]], program
     n_rows = 0
     for batch in results:
         for shard in batch:
-            split = shard["uri"].rsplit("/", 2)[-2]
-            votes.setdefault(split, []).append(shard["uri"])
-            n_rows += shard["n_rows"]
-            shard_digests.append(f"{split}/{shard['uri'].rsplit('/', 1)[-1]}:{shard.get('digest')}")
-            for name in shard.get("computed", program_names):
+            split = shard.uri.rsplit("/", 2)[-2]
+            votes.setdefault(split, []).append(shard.uri)
+            n_rows += shard.n_rows
+            shard_digests.append(f"{split}/{shard.uri.rsplit('/', 1)[-1]}:{shard.digest}")
+            for name in shard.computed:
                 computed[name] += 1
-            for name, fault in shard["faults"].items():
+            for name, fault in shard.faults.items():
                 total = faults[name]
                 total["n_errors"] += fault["n_errors"]
                 total["n_invalid"] += fault["n_invalid"]
@@ -136,16 +144,17 @@ def combine_vote_results(results: Sequence[Sequence[Mapping[str, Any]]], program
     active = [name for name in program_names if name not in quarantined]
     complete = all(not entry.endswith(":None") for entry in shard_digests)
     digest = combine(*sorted(shard_digests)) if complete else None
-    return {
-        "votes": votes, "faults": faults, "quarantined": quarantined, "active": active, "n_rows": n_rows,
-        "digest": digest, "computed": computed,
-    }
+    return VoteSet(
+        shards={split: tuple(uris) for split, uris in votes.items()}, programs=tuple(program_names), active=tuple(active),
+        digest=digest, faults=faults, quarantined=quarantined, computed=computed, n_rows=n_rows,
+        program_digests=programs.program_digests(),
+    )  # fmt: skip
 
 
-def weak_label_votes(manifest: Mapping[str, Any], data_root: str, run_root: str) -> dict[str, Any]:
+def weak_label_votes(manifest: Mapping[str, Any], data_root: str, run_root: str) -> VoteSet:
     """Write the dataset's weak labels as vote shards, one per split, named ``weak_00 ..``."""
     from alchemist_core.ingest import read_gold, read_weak_labels
-    from alchemist_core.votes import votes_table
+    from alchemist_core.vote_shards import votes_table
 
     data = Storage(data_root)
     run = Storage(run_root)
@@ -166,7 +175,10 @@ def weak_label_votes(manifest: Mapping[str, Any], data_root: str, run_root: str)
 
         raise InputError("generator kind 'weak_labels' needs a dataset with weak labels (a WRENCH folder); this one has none")
     faults = {n: {"n_errors": 0, "n_invalid": 0, "timed_out": False, "quarantined": None, "first_error": None, "seconds": 0.0} for n in names}
-    return {"votes": votes, "faults": faults, "quarantined": {}, "active": names, "n_rows": 0, "digest": combine(*digests)}
+    return VoteSet(
+        shards={split: tuple(uris) for split, uris in votes.items()}, programs=tuple(names), active=tuple(names),
+        digest=combine(*digests), faults=faults,
+    )  # fmt: skip
 
 
 # Training rows the curation looks at at most (a seeded sample keeps it cheap on big data).
@@ -174,36 +186,37 @@ CURATION_SAMPLE_ROWS = 50_000
 
 
 def curate_votes(
-    votes: Mapping[str, Any],
+    votes: VoteSet,
     data_root: str,
     *,
     n_classes: int,
     train_split: str,
     valid_split: str,
-    digests: Mapping[str, str] | None = None,
     seed: int = 0,
-) -> dict[str, Any]:
+) -> VoteSet:
     """Drop programs that never vote, are constant, duplicate another or are below chance.
 
     Below chance is judged on the valid split's gold labels only, where they exist; the rest
-    needs no labels. Returns ``votes`` with ``active`` narrowed and ``dropped`` (name -> reason).
+    needs no labels; duplicates are told apart by ``votes.program_digests``. Returns ``votes``
+    with ``active`` narrowed and ``dropped`` (name -> reason).
     """
     import numpy as np
 
     from alchemist_core.curate import curate_programs
     from alchemist_core.ingest import read_gold
-    from alchemist_core.votes import read_label_matrix
+    from alchemist_core.sampling import sample_rows
+    from alchemist_core.vote_shards import read_label_matrix
 
-    active = list(votes["active"])
-    if not active or train_split not in votes["votes"]:
-        return {**votes, "dropped": {}}
-    _, L_train, _ = read_label_matrix(votes["votes"][train_split], active)
-    if len(L_train) > CURATION_SAMPLE_ROWS:
-        keep_rows = np.sort(np.random.default_rng(seed).choice(len(L_train), CURATION_SAMPLE_ROWS, replace=False))
+    active = list(votes.active)
+    if not active or train_split not in votes.shards:
+        return votes.model_copy(update={"dropped": {}})
+    _, L_train, _ = read_label_matrix(votes.split_shards(train_split), active)
+    keep_rows = sample_rows(len(L_train), CURATION_SAMPLE_ROWS, seed)
+    if keep_rows is not None:
         L_train = L_train[keep_rows]
     L_labeled = y_labeled = None
-    if valid_split in votes["votes"]:
-        row_ids, L_valid, _ = read_label_matrix(votes["votes"][valid_split], active)
+    if valid_split in votes.shards:
+        row_ids, L_valid, _ = read_label_matrix(votes.split_shards(valid_split), active)
         gold_ids, gold = read_gold(Storage(data_root), valid_split)
         lookup = dict(zip(gold_ids.tolist(), gold.tolist()))
         y = np.asarray([lookup.get(r, -1) for r in row_ids.tolist()], dtype=np.int64)
@@ -215,7 +228,7 @@ def curate_votes(
         n_classes=n_classes,
         L_labeled=L_labeled,
         y_labeled=y_labeled,
-        digests=[digests[n] for n in active] if digests else None,
+        digests=[votes.program_digests[n] for n in active] if votes.program_digests else None,
     )
     dropped = dict(result.dropped)
-    return {**votes, "active": [n for n in active if n in set(result.keep)], "dropped": dropped}
+    return votes.model_copy(update={"active": tuple(n for n in active if n in set(result.keep)), "dropped": dropped})

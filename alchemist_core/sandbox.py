@@ -40,20 +40,20 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from alchemist_core import sandbox_worker
 from alchemist_core.errors import AlchemistError, InputError
 from alchemist_core.policy import ALLOWED_IMPORTS, check_program
 from alchemist_core.programs import ABSTAIN, ProgramSet
 
-if TYPE_CHECKING:
-    from alchemist_core.apply import PartitionLabels, ProgramFaults
-
 logger = logging.getLogger(__name__)
 
-WORKER_PATH = Path(__file__).with_name("sandbox_worker.py")
+# Imported (stdlib only, nothing runs on import) so that the worker counts in the code digest of
+# every task that runs programs; it is started as a script from its file.
+WORKER_PATH = Path(sandbox_worker.__file__)
 
 # -P -s -S -B: no script directory, user site or site-packages on sys.path, no .pyc writes.
 # Not -I: it implies -E, which would ignore the PYTHONHASHSEED that keeps set order (and so
@@ -75,6 +75,67 @@ _FRAME_HEADER = struct.Struct(">Q")
 _ARRAY_TYPECODES = frozenset("?bBhHiIlLqQfd")
 _CHUNK = 1 << 20
 _STDERR_CHARS = 400
+
+
+@dataclass(frozen=True)
+class ProgramFaults:
+    """What went wrong with one program on one partition.
+
+    Parameters
+    ----------
+    n_errors : int
+        Rows on which the program raised (it abstains there).
+    n_invalid : int
+        Rows on which it returned something other than an int in ``-1..n_classes-1``
+        (``True``, ``'spam'``, ``None``, ``nan``, ``7``...); it abstains there.
+    timed_out : bool
+        It overran its wall-clock budget; it abstains on every row.
+    quarantined : str or None
+        Why its votes were discarded without running it to the end: it breaks the sandbox
+        policy, its module failed to load, or it killed its worker process.
+    first_error : str or None
+        The first error, ``"row 3: KeyError: 'text'"``, truncated.
+    seconds : float
+        Wall-clock time spent running it.
+    first_invalid : str or None
+        The first invalid output, ``"row 5: returned 'spam'; expected an int in -1..1"``.
+    """
+
+    n_errors: int
+    n_invalid: int
+    timed_out: bool
+    quarantined: str | None
+    first_error: str | None
+    seconds: float
+    first_invalid: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the program ran everywhere without a single fault."""
+        return not (self.n_errors or self.n_invalid or self.timed_out or self.quarantined)
+
+
+@dataclass(frozen=True)
+class PartitionLabels:
+    """The votes of a program set on one partition.
+
+    Parameters
+    ----------
+    L : numpy.ndarray
+        ``(n_rows, n_programs)`` int8 votes, ``ABSTAIN = -1``; columns in program-set order.
+    program_names : tuple of str
+        The programs, one per column of ``L``.
+    faults : mapping of str to ProgramFaults
+        Per program name.
+    """
+
+    L: np.ndarray
+    program_names: tuple[str, ...]
+    faults: Mapping[str, ProgramFaults] = field(default_factory=dict)
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.L.shape[0])
 
 
 @dataclass(frozen=True)
@@ -120,7 +181,7 @@ def run_programs(
     n_classes: int,
     *,
     limits: SandboxLimits = SandboxLimits(),
-) -> "PartitionLabels":
+) -> PartitionLabels:
     """Run every program on every row in sandboxed worker processes.
 
     Parameters
@@ -151,8 +212,6 @@ def run_programs(
     AlchemistError
         When the worker process fails before running any program (not a program's doing).
     """
-    from alchemist_core.apply import PartitionLabels, ProgramFaults  # apply imports this module
-
     if isinstance(n_classes, bool) or not isinstance(n_classes, int) or not 1 <= n_classes <= MAX_CLASSES:
         raise ValueError(f"n_classes must be an int in 1..{MAX_CLASSES} (votes are int8), got {n_classes!r}")
     columns, n_rows = _plain_columns(rows)
@@ -198,7 +257,7 @@ def _run_isolating(
     n_classes: int,
     limits: SandboxLimits,
     allowed_imports: frozenset[str],
-) -> dict[str, tuple[np.ndarray | None, "ProgramFaults"]]:
+) -> dict[str, tuple[np.ndarray | None, ProgramFaults]]:
     """Outcome of each program; a program that kills its worker even when alone is quarantined."""
     outcomes: dict[str, tuple[np.ndarray | None, ProgramFaults]] = {}
     pending = list(sources)
@@ -223,10 +282,8 @@ def _run_isolating(
     return outcomes
 
 
-def _outcome(result: Mapping[str, Any], limits: SandboxLimits) -> tuple[np.ndarray | None, "ProgramFaults"]:
+def _outcome(result: Mapping[str, Any], limits: SandboxLimits) -> tuple[np.ndarray | None, ProgramFaults]:
     """Votes (None when discarded) and faults of one result frame."""
-    from alchemist_core.apply import ProgramFaults
-
     name = result["name"]
     if result["load_error"] is not None:
         reason = f"could not be loaded: {result['load_error']}"
@@ -247,15 +304,13 @@ def _outcome(result: Mapping[str, Any], limits: SandboxLimits) -> tuple[np.ndarr
     return votes, faults
 
 
-def _quarantined(reason: str, *, timed_out: bool = False, seconds: float = 0.0) -> "ProgramFaults":
-    from alchemist_core.apply import ProgramFaults
-
+def _quarantined(reason: str, *, timed_out: bool = False, seconds: float = 0.0) -> ProgramFaults:
     return ProgramFaults(
         n_errors=0, n_invalid=0, timed_out=timed_out, quarantined=reason, first_error=None, seconds=seconds
     )
 
 
-def _killed_faults(name: str, run: _WorkerRun, limits: SandboxLimits) -> "ProgramFaults":
+def _killed_faults(name: str, run: _WorkerRun, limits: SandboxLimits) -> ProgramFaults:
     if run.hung:
         reason = (
             f"ignored its {limits.program_seconds:g} s time limit (stuck where the timer cannot reach, "

@@ -43,6 +43,7 @@ import numpy as np
 
 from alchemist_core.errors import InputError
 from alchemist_core.evaluate import classification_metrics
+from alchemist_core.sampling import stratified_folds
 
 logger = logging.getLogger(__name__)
 
@@ -175,8 +176,6 @@ def make_folds(y: Any, *, n_folds: int = DEFAULT_FOLDS, seed: int) -> ValidFolds
     >>> np.bincount(folds.fold).tolist()
     [4, 4, 4, 4, 4]
     """
-    from alchemist_core.aggregate import stratified_folds
-
     y = np.asarray(y)
     if (y < 0).any():
         raise InputError("make_folds takes the labeled valid rows only; drop the rows whose gold label is -1 first")

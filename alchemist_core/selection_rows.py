@@ -8,8 +8,8 @@ shard, so the fold programs of a generator that learns from labeled rows can be 
 them with the pipeline's own program application), and the valid rows' gold labels and fold
 indices apart, under ``selection/labels.parquet``, where no program reads them.
 
-The sample is :func:`alchemist_core.votes.sample_rows` of the training split, the draw that
-:func:`alchemist_core.votes.sample_label_matrix` makes, so votes of the final program set on
+The sample is :func:`alchemist_core.sampling.sample_rows` of the training split, the draw that
+:func:`alchemist_core.vote_shards.sample_label_matrix` makes, so votes of the final program set on
 the sample can be read from its vote shards (:func:`sample_votes`).
 """
 
@@ -22,7 +22,10 @@ import numpy as np
 import pyarrow as pa
 
 from alchemist_core.digest import combine, sha256_bytes
+from alchemist_core.refs import ShardJob
+from alchemist_core.features import row_texts
 from alchemist_core.ingest import DatasetManifest, read_gold
+from alchemist_core.sampling import sample_rows
 from alchemist_core.selection import MIN_LABELED_ROWS, FoldVotes, ValidFolds, make_folds
 from alchemist_core.storage import Storage, parquet_bytes
 
@@ -78,8 +81,6 @@ class SelectionRows:
 
     def texts(self, fields: Sequence[str]) -> dict[str, list[str]]:
         """What a student reads for each selection row: ``{"train": [...], "valid": [...]}``."""
-        from alchemist_core.training import row_texts
-
         return {
             "train": row_texts(self.storage.read_table(TRAIN_FILE, columns=list(fields)), fields),
             "valid": row_texts(self.storage.read_table(VALID_FILE, columns=list(fields)), fields),
@@ -102,8 +103,6 @@ def write_selection_rows(
     Returns ``None`` when there is no basis for a choice: no valid split, or fewer than
     :data:`alchemist_core.selection.MIN_LABELED_ROWS` labeled rows in it.
     """
-    from alchemist_core.votes import sample_rows
-
     if valid_split not in manifest.splits or valid_split == train_split or not manifest.splits[valid_split].has_gold:
         return None
     gold_ids, gold = read_gold(data, valid_split)
@@ -149,7 +148,7 @@ def write_selection_rows(
 
 def sample_votes(rows: SelectionRows, train_uris: Sequence[str], valid_uris: Sequence[str], names: Sequence[str], digests: Sequence[str] | None = None) -> FoldVotes:
     """The final program set's votes on the selection rows, read from its vote shards."""
-    from alchemist_core.votes import read_label_matrix, sample_label_matrix
+    from alchemist_core.vote_shards import read_label_matrix, sample_label_matrix
 
     L_train, n_rows = sample_label_matrix(train_uris, names, rows.max_train_rows, rows.seed)
     if n_rows != rows.n_train_total or len(L_train) != rows.n_train:
@@ -169,23 +168,21 @@ def sample_votes(rows: SelectionRows, train_uris: Sequence[str], valid_uris: Seq
 
 def fold_votes(votes: Any, names: Sequence[str], digests: Sequence[str] | None = None) -> FoldVotes:
     """One fold's program votes on the selection rows, from its two vote files (train, valid)."""
-    from alchemist_core.votes import read_label_matrix
+    from alchemist_core.vote_shards import read_label_matrix
 
     _, L_train, _ = read_label_matrix([votes["train"]], names)
     _, L_valid, _ = read_label_matrix([votes["valid"]], names)
     return FoldVotes(tuple(names), L_train, L_valid, None if digests is None else tuple(digests))
 
 
-def fold_plan(rows: SelectionRows, run_root: str, fold: int) -> list[dict[str, Any]]:
-    """The batch that applies fold ``fold``'s programs to the selection rows (the items :func:`alchemist_core.runs.shard_plan` makes)."""
+def fold_plan(rows: SelectionRows, run_root: str, fold: int) -> list[ShardJob]:
+    """The batch that applies fold ``fold``'s programs to the selection rows (the jobs :func:`alchemist_core.runs.shard_plan` makes)."""
     run = Storage(run_root)
     return [
-        {
-            "split": split,
-            "shard": shard,
-            "shard_digest": digest,
-            "votes_uri": run.uri("selection", f"fold-{fold}", "votes", split, "shard-00000.parquet"),
-        }
+        ShardJob(
+            split=split, shard=shard, shard_digest=digest,
+            votes_uri=run.uri("selection", f"fold-{fold}", "votes", split, "shard-00000.parquet"),
+        )  # fmt: skip
         for split, shard, digest in (("train", TRAIN_FILE, rows.train_digest), ("valid", VALID_FILE, rows.valid_digest))
     ]
 
@@ -208,7 +205,7 @@ def votes_on_labeled_rows(
     those rows. ``None`` when the valid split has fewer than
     :data:`alchemist_core.selection.MIN_LABELED_ROWS` labeled rows.
     """
-    from alchemist_core.votes import read_label_matrix, sample_label_matrix
+    from alchemist_core.vote_shards import read_label_matrix, sample_label_matrix
 
     if not valid_uris:
         return None

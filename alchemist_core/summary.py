@@ -7,7 +7,8 @@ fit or a student fit. The test split is scored, never used for a choice.
 from __future__ import annotations
 
 import logging
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -17,8 +18,18 @@ from alchemist_core.evaluate import classification_metrics
 from alchemist_core.ingest import DatasetManifest, read_gold
 from alchemist_core.label_matrix import program_summary
 from alchemist_core.pseudolabels import table_posterior
+from alchemist_core.refs import (
+    DatasetRef,
+    LabelModelRef,
+    ProgramSetRef,
+    RunContext,
+    RunOutputs,
+    RunReport,
+    StudentRef,
+    VoteSet,
+)
 from alchemist_core.storage import Storage
-from alchemist_core.votes import read_label_matrix
+from alchemist_core.vote_shards import read_label_matrix
 
 logger = logging.getLogger(__name__)
 
@@ -60,11 +71,11 @@ def collect_results(
     manifest: DatasetManifest,
     data: Storage,
     run: Storage,
-    programs: Mapping[str, Any],
-    votes: Mapping[str, Any],
-    label_model: Mapping[str, Any],
+    programs: ProgramSetRef,
+    votes: VoteSet,
+    label_model: LabelModelRef,
     labels: Mapping[str, Sequence[str]],
-    student: Mapping[str, Any] | None,
+    student: StudentRef | None,
     settings: Mapping[str, Any],
     selection: Any = None,
     final: Mapping[str, str] | None = None,
@@ -78,10 +89,10 @@ def collect_results(
     """
     n_classes = spec.n_classes
     splits = {"train": settings["data"]["train_split"], "valid": settings["data"]["valid_split"], "test": settings["data"]["test_split"]}
-    names = list(programs.get("names") or votes["active"])
+    names = list(programs.names or votes.active)
     origins: dict[str, str] = {}
-    if programs.get("uri"):
-        manifest_json = Storage(programs["uri"]).read_json("manifest.json")
+    if programs.uri:
+        manifest_json = Storage(programs.uri).read_json("manifest.json")
         for entry in manifest_json["programs"]:
             origin = entry.get("origin", {})
             origins[entry["name"]] = ":".join(str(x) for x in (origin.get("generator", "?"), origin.get("model")) if x)
@@ -92,9 +103,9 @@ def collect_results(
     metrics: list[dict[str, Any]] = []
     summary: dict[str, Any] = {}
     for role, split in splits.items():
-        if split not in votes["votes"]:
+        if split not in votes.shards:
             continue
-        row_ids, L, _ = read_label_matrix(votes["votes"][split], names)
+        row_ids, L, _ = read_label_matrix(votes.split_shards(split), names)
         has_gold = manifest.splits[split].has_gold if split in manifest.splits else False
         gold = _aligned_gold(data, split, row_ids) if has_gold else None
         per_program = program_summary(L, names, gold, n_classes=n_classes)
@@ -105,7 +116,7 @@ def collect_results(
             if role == "train":
                 row.update(coverage=entry["coverage"], overlap=entry["overlap"], conflict=entry["conflict"])
             # Programs mined from the valid rows would score in-sample there: only other splits judge them.
-            if gold is not None and role != "train" and not (role == "valid" and programs.get("valid_rows_seen")):
+            if gold is not None and role != "train" and not (role == "valid" and programs.valid_rows_seen):
                 row["accuracy"][split] = entry.get("accuracy")
         if gold is None or role == "train" or split not in labels:
             continue
@@ -115,8 +126,8 @@ def collect_results(
         pseudo = pa.concat_tables([Storage(uri).read_table() for uri in labels[split]])
         pred = probs_to_preds(table_posterior(pseudo), tie_break="wrench")
         metrics.append(_metric_row("label model", split, gold, pred, n_classes, coverage=summary[f"coverage.{split}"]))
-        if student and split in student.get("predictions", {}):
-            table = Storage(student["predictions"][split]).read_table()
+        if student and split in student.predictions:
+            table = Storage(student.predictions[split]).read_table()
             student_gold = _aligned_gold(data, split, table.column("row_id").to_numpy(zero_copy_only=False))
             metrics.append(_metric_row("student", split, student_gold, table.column("label").to_numpy(), n_classes))
         if final and split in final:
@@ -124,8 +135,8 @@ def collect_results(
             final_gold = _aligned_gold(data, split, table.column("row_id").to_numpy(zero_copy_only=False))
             metrics.append(_metric_row("final labels", split, final_gold, table.column("label").to_numpy(), n_classes))
 
-    faults = votes.get("faults", {})
-    quarantined = votes.get("quarantined", {})
+    faults = votes.faults
+    quarantined = votes.quarantined
     for name, row in program_rows.items():
         fault = faults.get(name, {})
         row["faults"] = {"errors": fault.get("n_errors", 0), "invalid": fault.get("n_invalid", 0), "timed_out": int(bool(fault.get("timed_out")))}
@@ -161,13 +172,13 @@ def collect_results(
         estimate = None
     if estimate:
         cost["full_labeling"] = estimate
-    if programs.get("rejected"):
-        summary["programs.rejected"] = len(programs["rejected"])
-    valid_rows_seen = int(programs.get("valid_rows_seen") or 0)
+    if programs.rejected:
+        summary["programs.rejected"] = len(programs.rejected)
+    valid_rows_seen = int(programs.valid_rows_seen or 0)
     summary["generator.valid_rows_seen"] = valid_rows_seen
-    summary["programs.active"] = len(votes["active"])
+    summary["programs.active"] = len(votes.active)
     summary["programs.quarantined"] = len(quarantined)
-    summary["programs.dropped"] = len(votes.get("dropped", {}))
+    summary["programs.dropped"] = len(votes.dropped)
 
     return {
         "title": f"Alchemist run {run_info['run_id']}: {spec.name}",
@@ -181,16 +192,16 @@ def collect_results(
         },
         "programs": list(program_rows.values()),
         "label_model": {
-            "chosen": label_model["name"], "metric": label_model.get("metric") or "accuracy",
-            "scores": label_model.get("valid_scores", {}),
+            "chosen": label_model.name, "metric": label_model.metric or "accuracy",
+            "scores": dict(label_model.valid_scores),
         },
         "student": _student_summary(student),
         "selection": None if selection is None else selection.to_json(),
         "metrics": metrics,
         "generation": {"generator": settings["generator"]["kind"], "valid_rows_seen": valid_rows_seen, "valid_split": splits["valid"]},
         "cost": cost,
-        "rejected": list(programs.get("rejected", [])),
-        "dropped": [{"name": name, "reason": reason} for name, reason in votes.get("dropped", {}).items()],
+        "rejected": [r.model_dump() for r in programs.rejected],
+        "dropped": [{"name": name, "reason": reason} for name, reason in votes.dropped.items()],
         "summary": summary,
     }
 
@@ -213,9 +224,33 @@ def _out_of_fold_rows(selection: Any, split: str) -> list[dict[str, Any]]:
     return rows
 
 
-def _student_summary(student: Mapping[str, Any] | None) -> dict[str, Any]:
+def _student_summary(student: StudentRef | None) -> dict[str, Any]:
     """The report's student section: what was chosen, by what, among what (empty without one)."""
-    if not student or "chosen" not in student:
+    if not student or not student.chosen:
         return {}
-    chosen = student["chosen"]
-    return {"chosen": f"{chosen['model']}/{chosen['features']}/{chosen['rows']}", "fit_rows": student.get("n_train_rows")}
+    chosen = student.chosen
+    return {"chosen": f"{chosen['model']}/{chosen['features']}/{chosen['rows']}", "fit_rows": student.n_train_rows}
+
+
+def write_run_report(run: RunContext, dataset: DatasetRef, outputs: RunOutputs, settings: Mapping[str, Any]) -> RunReport:
+    """Collect the run's results and write ``metrics.json``, ``manifest.json`` and ``report.md``.
+
+    ``settings`` is the run's configuration as JSON (shown in the report).
+    """
+    from alchemist_core.report import render_report
+
+    results = collect_results(
+        spec=run.spec, run_info=run.info(), manifest=dataset.manifest, data=dataset.data, run=run.run,
+        programs=outputs.programs, votes=outputs.votes, label_model=outputs.label_model,
+        labels={split: list(uris) for split, uris in outputs.pseudolabels.shards.items()}, student=outputs.student,
+        settings=settings, selection=outputs.selection, final=dict(outputs.final.shards) if outputs.final else None,
+    )  # fmt: skip
+    folder = run.run
+    folder.write_json(results["summary"], "metrics.json")
+    text = render_report(results)
+    for key, title in (("dropped", "Programs left out of the label model"), ("rejected", "Rejected programs")):
+        if results.get(key):
+            lines = ["", f"## {title}", ""] + [f"- `{r['name']}`: {r['reason']}" for r in results[key]]
+            text = text.rstrip("\n") + "\n" + "\n".join(lines) + "\n"
+    folder.write_json({"run": results["run"], "dataset": results["dataset"], "metrics": results["summary"]}, "manifest.json")
+    return RunReport(report=folder.write_text(text, "report.md"), summary=results["summary"], sections=results)

@@ -16,17 +16,11 @@ import numpy as np
 import pyarrow as pa
 
 from alchemist_core.errors import InputError
+from alchemist_core.features import row_texts
+from alchemist_core.sampling import sample_positions, sample_rows, stratified_folds
 from alchemist_core.storage import Storage
 
 logger = logging.getLogger(__name__)
-
-
-def row_texts(table: pa.Table, fields: Sequence[str]) -> list[str]:
-    """The text a student reads for each row: the fields' values, joined with `` | ``."""
-    columns = [table.column(f).to_pylist() for f in fields]
-    if len(columns) == 1:
-        return ["" if v is None else str(v) for v in columns[0]]
-    return [" | ".join("" if v is None else str(v) for v in values) for values in zip(*columns)]
 
 
 def _split_texts(data: Storage, shards: Sequence[str], fields: Sequence[str]) -> tuple[np.ndarray, list[str]]:
@@ -178,7 +172,7 @@ def _holdout_rows(n_rows: int, seed: int) -> np.ndarray:
     n_holdout = int(round(HOLDOUT_FRACTION * n_rows))
     if n_holdout < MIN_HOLDOUT_ROWS or n_rows - n_holdout < MIN_HOLDOUT_ROWS:
         return np.zeros(0, dtype=np.int64)
-    return np.sort(np.random.default_rng(seed).choice(n_rows, size=n_holdout, replace=False))
+    return sample_positions(n_rows, n_holdout, seed)
 
 
 def gold_row_weight(posterior: np.ndarray, n_gold: int, confidence_weighting: bool) -> float:
@@ -234,7 +228,6 @@ def _fit_on_gold(model: str, X_gold: Any, y_gold: np.ndarray, n_classes: int, co
     A logistic student chooses ``C`` by stratified 3-fold cross-validation (log-loss) on those
     rows; other students hold out part of them for early stopping.
     """
-    from alchemist_core.aggregate import stratified_folds
     from alchemist_core.distill import LOGISTIC_C_GRID, make_student
 
     targets = np.eye(n_classes)[y_gold]
@@ -428,7 +421,6 @@ def distill_and_predict(
     from alchemist_core.features import embed_with_cache
     from alchemist_core.ingest import read_gold
     from alchemist_core.pseudolabels import table_posterior
-    from alchemist_core.votes import sample_rows
 
     train = splits["train"]
     if train not in labels:

@@ -1,4 +1,4 @@
-"""Vote shards: apply a program set to one data shard and store, read and combine the votes.
+"""Vote shards: apply a program set to one data shard and store its votes (read by :mod:`alchemist_core.vote_shards`).
 
 Each vote shard is aligned with its data shard: a ``row_id`` column, then one int8 column per
 program (``ABSTAIN = -1``). The functions here are what a Dask worker runs: each worker reads
@@ -15,31 +15,12 @@ from typing import Any, Sequence
 import numpy as np
 import pyarrow as pa
 
-from alchemist_core.apply import ProgramFaults
 from alchemist_core.digest import digest_json, sha256_bytes
 from alchemist_core.errors import StorageError
-from alchemist_core.programs import ABSTAIN, load_program_set
+from alchemist_core.programs import load_program_set
+from alchemist_core.sandbox import ProgramFaults, SandboxLimits
 from alchemist_core.storage import Storage, parquet_bytes
-
-
-def votes_table(row_ids: Sequence[str] | pa.Array, L: np.ndarray, names: Sequence[str]) -> pa.Table:
-    """A vote shard: ``row_id`` plus one int8 column per program."""
-    L = np.asarray(L, dtype=np.int8)  # (n_rows, n_programs)
-    if L.ndim != 2 or L.shape[1] != len(names):
-        raise ValueError(f"expected votes of shape (n_rows, {len(names)}), got {L.shape}")
-    columns = {"row_id": pa.array(row_ids, type=pa.string())}
-    for j, name in enumerate(names):
-        columns[name] = pa.array(L[:, j], type=pa.int8())
-    return pa.table(columns)
-
-
-def table_votes(table: pa.Table, names: Sequence[str] | None = None) -> tuple[np.ndarray, list[str]]:
-    """The label matrix (n_rows, n_programs) int8 and program names of a vote shard."""
-    names = [n for n in table.column_names if n != "row_id"] if names is None else list(names)
-    if not names:
-        return np.full((table.num_rows, 0), ABSTAIN, dtype=np.int8), []
-    L = np.column_stack([table.column(n).to_numpy(zero_copy_only=False) for n in names]).astype(np.int8, copy=False)
-    return L, names
+from alchemist_core.vote_shards import votes_table
 
 
 def vote_cache_key(
@@ -126,7 +107,6 @@ def apply_shard(
         ``faults``, and ``computed``: the programs that ran (the rest came from the cache).
     """
     from alchemist_core.apply import label_partition
-    from alchemist_core.sandbox import SandboxLimits
 
     data = Storage(data_root)
     program_set = load_program_set(Storage(programs_uri))
@@ -180,8 +160,7 @@ def add_program_features(table: pa.Table, names: Sequence[str], fields: Sequence
     unknown = sorted(set(names) - set(SUPPORTED_FEATURES))
     if unknown:
         raise InputError(f"programs declare unknown FEATURES {unknown}; supported: {list(SUPPORTED_FEATURES)}")
-    from alchemist_core.features import embed_with_cache
-    from alchemist_core.training import row_texts
+    from alchemist_core.features import embed_with_cache, row_texts
 
     text_fields = ["text"] if "text" in fields else list(fields[:1])
     texts = row_texts(table, text_fields)
@@ -191,58 +170,3 @@ def add_program_features(table: pa.Table, names: Sequence[str], fields: Sequence
     return table.append_column("minilm", column)
 
 
-def read_label_matrix(uris: Sequence[str], names: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Concatenate vote shards: (row_ids, L (n_rows, n_programs) int8, names)."""
-    row_ids: list[np.ndarray] = []
-    blocks: list[np.ndarray] = []
-    for uri in uris:
-        table = Storage(uri).read_table()
-        L, names = table_votes(table, names)
-        row_ids.append(table.column("row_id").to_numpy(zero_copy_only=False))
-        blocks.append(L)
-    if not blocks:
-        return np.array([], dtype=object), np.zeros((0, len(names or [])), dtype=np.int8), list(names or [])
-    return np.concatenate(row_ids), np.concatenate(blocks), list(names or [])
-
-
-def sample_rows(n_rows: int, max_rows: int, seed: int) -> np.ndarray | None:
-    """Sorted positions of a seeded sample of ``max_rows`` of ``n_rows`` rows; ``None`` when all fit.
-
-    The same draw as :class:`~alchemist_core.aggregate.SnorkelLabelModel` makes from a matrix
-    of ``n_rows`` rows, so fitting on :func:`sample_label_matrix` gives the model the rows it
-    would have drawn itself from the whole matrix.
-    """
-    if max_rows < 1:
-        raise ValueError(f"expected max_rows >= 1, got {max_rows}")
-    if n_rows <= max_rows:
-        return None
-    return np.sort(np.random.default_rng(seed).choice(n_rows, size=max_rows, replace=False))
-
-
-def sample_label_matrix(
-    uris: Sequence[str], names: Sequence[str], max_rows: int, seed: int
-) -> tuple[np.ndarray, int]:
-    """A seeded sample of at most ``max_rows`` rows of the vote shards, read one shard at a time.
-
-    Returns ``(L, n_rows)``: the sampled votes (all of them, in order, when the shards hold at
-    most ``max_rows`` rows) and the number of rows in all shards. Memory is one shard plus the
-    sample, never every vote: at 10M rows x 50 programs the whole matrix is 500 MB of int8 and
-    its int64 copies several GB.
-    """
-    counts = np.array([Storage(uri).parquet_rows() for uri in uris], dtype=np.int64)
-    n_rows = int(counts.sum())
-    rows = sample_rows(n_rows, max_rows, seed)
-    if rows is None:
-        return read_label_matrix(uris, names)[1], n_rows
-    starts = np.concatenate([[0], np.cumsum(counts)])
-    blocks: list[np.ndarray] = []
-    for k, uri in enumerate(uris):
-        lo, hi = np.searchsorted(rows, [starts[k], starts[k + 1]])
-        if hi == lo:
-            continue
-        table = Storage(uri).read_table(columns=list(names))
-        if table.num_rows != counts[k]:
-            raise StorageError(f"vote shard {uri} changed while it was read: {table.num_rows} rows, {counts[k]} in its footer")
-        L, _ = table_votes(table, names)
-        blocks.append(L[rows[lo:hi] - starts[k]])
-    return np.concatenate(blocks) if blocks else np.zeros((0, len(names)), dtype=np.int8), n_rows

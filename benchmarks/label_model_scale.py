@@ -9,8 +9,8 @@ Three steps, each in a fresh child process whose peak resident set is measured:
    :class:`~alchemist_core.aggregate.SnorkelLabelModel`, which fits snorkel on a seeded sample
    of ``max_fit_rows`` rows; ``predict`` then reads one vote shard at a time, computes its
    posterior and writes its pseudolabel shard. Two reads: ``all votes`` holds every vote
-   (:func:`alchemist_core.votes.read_label_matrix`, the baseline); ``sampled read`` is what
-   ``tasks/aggregate.py`` does (:func:`alchemist_core.votes.sample_label_matrix`): it draws
+   (:func:`alchemist_core.vote_shards.read_label_matrix`, the baseline); ``sampled read`` is what
+   ``alchemist_core.stages.fit_run_label_model`` does (:func:`alchemist_core.vote_shards.sample_label_matrix`): it draws
    the same sample the model would draw, one shard at a time, so both fit the same model;
 3. **scaling**: step 2 again on the first shards only (``--scaling-rows``, 1M and 3M rows by
    default), so that with the full size the table shows how time and peak memory grow with
@@ -63,7 +63,7 @@ def generate(root: str, n_rows: int, n_programs: int, n_classes: int, shard_rows
 
     from alchemist_core.storage import open_storage
     from alchemist_core.synthetic import make_synthetic_votes
-    from alchemist_core.votes import votes_table
+    from alchemist_core.vote_shards import votes_table
 
     storage = open_storage(root)
     accuracies, coverages = program_quality(n_programs, seed)
@@ -100,7 +100,7 @@ def label(
     from alchemist_core.aggregate import make_label_model
     from alchemist_core.pseudolabels import pseudolabel_table
     from alchemist_core.storage import open_storage
-    from alchemist_core.votes import read_label_matrix, sample_label_matrix
+    from alchemist_core.vote_shards import read_label_matrix, sample_label_matrix
 
     _warm_up_snorkel()
     names = program_names(n_programs)

@@ -183,7 +183,7 @@ class Prepared:
 
 def prepare_dataset(benchmark: Benchmark, data_root: Path, cache: Storage) -> Prepared:
     """Ingest the dataset (once; later runs find it by digest) and read every split."""
-    from alchemist_core.training import row_texts
+    from alchemist_core.features import row_texts
 
     spec = load_spec(benchmark.spec_path)
     fields = list(spec.input_fields)
@@ -404,7 +404,7 @@ def evaluate_source(
     from alchemist_core.pseudolabels import final_label_table, pseudolabel_table
     from alchemist_core.selection import BLEND_FINAL, LABEL_MODEL_FINAL, FoldVotes, fit_label_model, resolve_metric, select
     from alchemist_core.training import StudentChoice, _Inputs, _student_config, student_candidates
-    from alchemist_core.votes import votes_table
+    from alchemist_core.vote_shards import votes_table
 
     bench, spec = prepared.benchmark, prepared.spec
     n_classes = spec.n_classes

@@ -14,11 +14,10 @@ from prefect import flow
 
 from alchemist_core.config import RunConfig
 from alchemist_core.errors import InputError
-from flows.label_dataset import GENERATE_CORE
-from tasks.caching import core_digest, persisted_in
+from tasks.caching import persisted_in
 from tasks.generate import generate_programs as generate_program_set
-from tasks.review import publish_review_artifacts, review_programs
 from tasks.ingest import ingest_data
+from tasks.review import publish_review_artifacts, review_programs
 from tasks.run import start_run
 
 
@@ -27,22 +26,11 @@ def generate_programs(config: RunConfig) -> dict[str, Any]:
     """Generate and validate programs, store them in the run folder and review them; returns where."""
     if config.generator.kind == "weak_labels":
         raise InputError("generate-programs needs a program generator (offline, library or openai); weak_labels has no programs")
-    settings = config.model_dump(mode="json")
-    run = start_run(settings, config.digest)
-    cached = persisted_in(run["storage_root"])
-    spec = run["spec"]
-    fields = config.data.fields or spec["input_fields"]
-    class_names = [c["name"] for c in spec["classes"]]
-    dataset = ingest_data(settings["data"], fields, class_names, run["storage_root"], config.seed)
-    splits = {"train": config.data.train_split, "valid": config.data.valid_split, "test": config.data.test_split}
-
-    programs = cached(generate_program_set)(
-        settings["generator"], spec, dataset, fields, splits, run["run_root"], run["cache_root"], config.seed,
-        settings["sandbox"], core_digest(*GENERATE_CORE),
-    )
-    review = review_programs(
-        programs, settings["generator"], spec, dataset, fields, splits, run["run_root"], run["cache_root"], config.seed,
-        settings["sandbox"],
-    )
-    publish_review_artifacts(review, spec["name"])
-    return {"run_id": run["run_id"], "run_root": run["run_root"], "programs": programs["uri"], "report": review["report"]}
+    run = start_run(config=config, config_digest=config.digest)
+    cached = persisted_in(run.storage_root)
+    fields = config.data.fields or run.spec.input_fields
+    dataset = ingest_data(data=config.data, fields=fields, class_names=run.spec.class_names, storage_root=run.storage_root, seed=run.seed)
+    programs = cached(generate_program_set)(run=run, dataset=dataset, generator=config.generator, sandbox=config.sandbox)
+    review = review_programs(run=run, dataset=dataset, programs=programs, generator=config.generator, sandbox=config.sandbox)
+    publish_review_artifacts(review=review, spec_name=run.spec.name)
+    return {"run_id": run.run_id, "run_root": run.run_root, "programs": programs.uri, "report": review.report}

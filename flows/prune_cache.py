@@ -21,4 +21,4 @@ def prune_cache(config: PruneConfig) -> dict[str, Any]:
     """
     report = prune_cache_task(config.storage, config.older_than, config.areas, config.dry_run)
     publish_prune_report(report)
-    return report
+    return report.to_dict()

@@ -6,19 +6,21 @@ from typing import Any
 
 from prefect import flow
 
+from alchemist_core.refs import ProgramInputs, RunOutputs
 from alchemist_core.relabel import RelabelConfig
+from flows.steps import label_with_programs
 from tasks.aggregate import predict_labels
-from tasks.apply import apply_programs, dask_cluster
-from tasks.caching import core_digest, persisted_in
+from tasks.caching import persisted_in
 from tasks.ingest import ingest_data
-from tasks.relabel import copy_programs, open_source_run, predict_student, publish_relabel_artifacts, write_relabel_report
-from tasks.run import collect_votes, plan_shards, start_run
+from tasks.relabel import (
+    copy_programs,
+    open_source_run,
+    predict_student,
+    publish_relabel_artifacts,
+    write_relabel_report,
+)
+from tasks.run import plan_shards, start_run
 from tasks.select import final_labels
-
-APPLY_CORE = ("alchemist_core.votes", "alchemist_core.apply", "alchemist_core.sandbox", "alchemist_core.sandbox_worker", "alchemist_core.policy")
-AGGREGATE_CORE = ("alchemist_core.aggregate", "alchemist_core.pseudolabels", "alchemist_core.votes")
-STUDENT_CORE = ("alchemist_core.relabel", "alchemist_core.distill", "alchemist_core.features", "alchemist_core.training")
-FINAL_CORE = ("alchemist_core.pseudolabels", "alchemist_core.aggregate", "alchemist_core.selection")
 
 
 @flow(name="relabel", persist_result=False)
@@ -28,36 +30,28 @@ def relabel(config: RelabelConfig) -> dict[str, Any]:
     The new run lands in ``<storage>/runs/relabel-<spec>-<digest of config and data>``: new
     data makes a new run, the same data again is served from the cache.
     """
-    settings = config.model_dump(mode="json")
-    source = open_source_run(config.source_run, settings["sandbox"])
-    spec = source["spec"]
-    class_names = [c["name"] for c in spec["classes"]]
-    dataset = ingest_data(settings["data"], source["fields"], class_names, config.storage, config.seed, needs_train=False)
-    run = start_run(settings, config.run_digest(dataset["digest"]), spec=spec, prefix="relabel-")
-    cached = persisted_in(run["storage_root"])
+    source = open_source_run(source_run=config.source_run, sandbox=config.sandbox)
+    spec = source.spec
+    dataset = ingest_data(
+        data=config.data, fields=list(source.fields), class_names=spec.class_names, storage_root=config.storage,
+        seed=config.seed, needs_train=False,
+    )  # fmt: skip
+    run = start_run(config=config, config_digest=config.run_digest(dataset.digest), spec=spec, prefix="relabel-")
+    cached = persisted_in(run.storage_root)
 
-    programs = copy_programs(source["programs"], run["run_root"])
-    batches = plan_shards(dataset, run["run_root"], config.dask.shards_per_task)
-    with dask_cluster(config.dask.address, config.dask.n_workers) as address:
-        futures = [
-            cached(apply_programs).submit(
-                batch, dataset["root"], programs, len(class_names), source["fields"], source["sandbox"], address,
-                run["cache_root"], core_digest(*APPLY_CORE),
-            )
-            for batch in batches
-        ]
-        results = [future.result() for future in futures]
-    votes = collect_votes(results, programs["names"], run["run_root"])
-    labels = cached(predict_labels)(
-        source["label_model"], votes["votes"], source["label_model"]["programs"], run["run_root"],
-        core_digest(*AGGREGATE_CORE), votes_digest=votes["digest"],
-    )
+    programs = copy_programs(programs=source.programs, run=run)
+    inputs = ProgramInputs(data_root=dataset.root, fields=dataset.fields, n_classes=spec.n_classes)
+    batches = plan_shards(dataset=dataset, run=run, shards_per_task=config.dask.shards_per_task)
+    votes = label_with_programs(cached, run, (programs, inputs, batches), source.sandbox, config.dask)
+    pseudolabels = cached(predict_labels)(run=run, model=source.label_model, votes=votes)
     student = None
-    if config.student and source["student"]:
-        student = cached(predict_student)(
-            source["student"], dataset, run["run_root"], run["cache_root"], core_digest(*STUDENT_CORE)
-        )
-    final = cached(final_labels)(source["selection"], labels, student, run["run_root"], core_digest(*FINAL_CORE))
-    results = write_relabel_report(run, source, dataset, votes, labels, student, final)
-    publish_relabel_artifacts(results, spec["name"])
-    return {"run_id": run["run_id"], "run_root": run["run_root"], "report": results["report"], "metrics": results["summary"]}
+    if config.student and source.student:
+        student = cached(predict_student)(run=run, student=source.student, dataset=dataset)
+    final = cached(final_labels)(run=run, selection=source.selection, pseudolabels=pseudolabels, student=student)
+    outputs = RunOutputs(
+        programs=programs, votes=votes, label_model=source.label_model, pseudolabels=pseudolabels, student=student,
+        selection=source.selection, final=final,
+    )  # fmt: skip
+    report = write_relabel_report(run=run, source=source, dataset=dataset, outputs=outputs)
+    publish_relabel_artifacts(report=report, spec_name=spec.name)
+    return {"run_id": run.run_id, "run_root": run.run_root, "report": report.report, "metrics": dict(report.summary)}

@@ -5,13 +5,21 @@ from __future__ import annotations
 import contextlib
 import threading
 import uuid
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from prefect import task
 from prefect.logging import get_run_logger
 
-from tasks.caching import content_policy, retry_transient
-
+from alchemist_core.config import SandboxSettings
+from alchemist_core.refs import (
+    ProgramInputs,
+    ProgramSetRef,
+    RunContext,
+    ShardJob,
+    ShardVotes,
+)
+from tasks.caching import content_policy, retry_transient, task_code_digest
 
 ON_DEMAND = "local-on-demand:"
 """Prefix of the address :func:`dask_cluster` yields for a LocalCluster started on first use."""
@@ -82,17 +90,10 @@ def resolve_address(address: str) -> str:
     retry_delay_seconds=2, retry_condition_fn=retry_transient,
 )
 def apply_programs(
-    batch: list[dict[str, Any]],
-    data_root: str,
-    programs: dict[str, Any],
-    n_classes: int,
-    fields: list[str],
-    sandbox: dict[str, Any],
+    batch: list[ShardJob], programs: ProgramSetRef, inputs: ProgramInputs, sandbox: SandboxSettings, run: RunContext,
     dask_address: str,
-    cache_root: str,
-    core: str,
-) -> list[dict[str, Any]]:
-    """Label every shard of ``batch`` (``{"shard", "votes_uri", "shard_digest"}`` each) and write its votes.
+) -> list[ShardVotes]:
+    """Label every shard of ``batch`` and write its votes.
 
     Each shard's votes are a pure function of the shard, the program set and the sandbox
     settings, so a retried or re-run batch writes the same files. Each program's votes on a
@@ -103,17 +104,14 @@ def apply_programs(
 
     logger = get_run_logger()
     kwargs = dict(
-        n_classes=n_classes,
-        fields=fields,
-        program_seconds=sandbox["program_seconds"],
-        memory_mb=sandbox["memory_mb"],
-        cache_root=cache_root,
-        code=core,
+        n_classes=inputs.n_classes,
+        fields=list(inputs.fields),
+        program_seconds=sandbox.program_seconds,
+        memory_mb=sandbox.memory_mb,
+        cache_root=run.cache_root,
+        code=task_code_digest(apply_programs),
     )
-    calls = [
-        ((data_root, item["shard"], programs["uri"], item["votes_uri"]), {**kwargs, "shard_digest": item.get("shard_digest")})
-        for item in batch
-    ]
+    calls = [((inputs.data_root, job.shard, programs.uri, job.votes_uri), {**kwargs, "shard_digest": job.shard_digest}) for job in batch]
     if dask_address == "synchronous":
         results = [apply_shard(*args, **options) for args, options in calls]
     else:
@@ -126,4 +124,4 @@ def apply_programs(
         "labeled %d shards, %d rows; %d program runs, %d from the vote cache",
         len(results), sum(r["n_rows"] for r in results), ran, sum(len(r["faults"]) for r in results) - ran,
     )  # fmt: skip
-    return results
+    return [ShardVotes(uri=r["uri"], n_rows=r["n_rows"], digest=r.get("digest"), computed=tuple(r["computed"]), faults=r["faults"]) for r in results]

@@ -6,12 +6,18 @@ Artifacts page keeps a version history across runs; each version links to its fl
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from prefect import task
-from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
 
+from alchemist_core.refs import RunReport
 from tasks.caching import artifact_key
 
 
@@ -94,8 +100,9 @@ def link_uri(uri: str) -> str:
 
 
 @task(name="publish-artifacts", persist_result=False)
-def publish_run_artifacts(results: dict[str, Any], report_uri: str, spec_name: str) -> list[str]:
+def publish_run_artifacts(report: RunReport, spec_name: str) -> list[str]:
     """Table and markdown artifacts of a labeling run, and a link to its report; returns their keys."""
+    results, report_uri = report.sections, report.report
     dropped = {row["name"]: row["reason"] for row in results.get("dropped", [])}
     title = results.get("title", spec_name)
     keys = {part: artifact_key(spec_name, part) for part in ("programs", "label-model", "metrics", "cost", "report")}

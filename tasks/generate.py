@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
 
 from prefect import task
 from prefect.cache_policies import CachePolicy
 from prefect.logging import get_run_logger
 
-from alchemist_core.storage import open_storage
+from alchemist_core.config import GeneratorConfig, SandboxSettings
+from alchemist_core.refs import DatasetRef, ProgramSetRef, RejectedEntry, RunContext
+from alchemist_core.selection_rows import SelectionRows
 from tasks.caching import CACHE_POLICY, retry_transient
 
 
@@ -36,68 +38,56 @@ class GeneratorSources(CachePolicy):
     """
 
     def compute_key(self, task_ctx, inputs, flow_parameters, **kwargs):
-        generator = (inputs or {}).get("generator") or {}
+        generator = (inputs or {}).get("generator")
+        if generator is None:
+            return None
         paths = []
-        if generator.get("kind") == "library" and generator.get("library_path"):
-            paths.append(generator["library_path"])
-        if generator.get("kind") == "openai":
-            paths.extend((generator.get("openai") or {}).get("documents") or [])
+        if generator.kind == "library" and generator.library_path:
+            paths.append(generator.library_path)
+        if generator.kind == "openai":
+            paths.extend(generator.openai.documents or [])
         return files_digest(paths) if paths else None
+
+
+def _program_set_ref(result, uri: str, valid_rows_seen: int) -> ProgramSetRef:
+    return ProgramSetRef(
+        uri=uri, digest=result.program_set.digest, names=tuple(result.program_set.names),
+        rejected=tuple(RejectedEntry(name=r.name, reason=r.reason) for r in result.rejected),
+        n_duplicates=result.n_duplicates, details=dict(result.details), valid_rows_seen=valid_rows_seen,
+    )  # fmt: skip
 
 
 @task(
     name="generate-programs", cache_policy=CACHE_POLICY + GeneratorSources(), persist_result=True, retries=1,
     retry_condition_fn=retry_transient,
 )
-def generate_programs(
-    generator: dict[str, Any],
-    spec: dict[str, Any],
-    dataset: dict[str, Any],
-    fields: list[str],
-    splits: dict[str, str],
-    run_root: str,
-    cache_root: str,
-    seed: int,
-    sandbox: dict[str, Any],
-    core: str,
-) -> dict[str, Any]:
+def generate_programs(run: RunContext, dataset: DatasetRef, generator: GeneratorConfig, sandbox: SandboxSettings) -> ProgramSetRef:
     """Run the configured generator and write ``programs/`` in the run folder.
 
-    Returns the program-set URI and digest, what was rejected with reasons, and how many
-    labeled valid rows the generator learned from (``valid_rows_seen``).
+    The reference names what was rejected with reasons, and how many labeled valid rows the
+    generator learned from (``valid_rows_seen``).
     """
     from alchemist_core.generate import build_generator, generation_context
-    from alchemist_core.ingest import DatasetManifest
     from alchemist_core.programs import save_program_set
     from alchemist_core.sandbox import SandboxLimits
-    from alchemist_core.spec import TaskSpec
 
     logger = get_run_logger()
-    task_spec = TaskSpec.model_validate(spec)
-    manifest = DatasetManifest.from_json(dataset["manifest"])
-    data_storage = open_storage(dataset["root"])
-    run = open_storage(run_root)
     context = generation_context(
-        task_spec, manifest, data_storage, fields=fields, n_programs=generator["n_programs"],
-        n_sample=generator["sample_rows"], seed=seed, train_split=splits["train"], valid_split=splits["valid"],
-    )
-    limits = SandboxLimits(program_seconds=sandbox["program_seconds"], memory_mb=sandbox["memory_mb"])
-    program_generator = build_generator(generator, cache=open_storage(cache_root), ledger_storage=run, limits=limits)
+        run.spec, dataset.manifest, dataset.data, fields=list(dataset.fields), n_programs=generator.n_programs,
+        n_sample=generator.sample_rows, seed=run.seed, train_split=dataset.splits.train, valid_split=dataset.splits.valid,
+    )  # fmt: skip
+    limits = SandboxLimits(program_seconds=sandbox.program_seconds, memory_mb=sandbox.memory_mb)
+    program_generator = build_generator(generator.model_dump(mode="json"), cache=run.cache, ledger_storage=run.run, limits=limits)
     result = program_generator.generate(context)
-    uri = save_program_set(result.program_set, run, "programs")
+    uri = save_program_set(result.program_set, run.run, "programs")
     for rejected in result.rejected:
         logger.warning("rejected %s: %s", rejected.name, rejected.reason)
-    logger.info("%d programs from %s generator (%d rejected, %d duplicates)", len(result.program_set), generator["kind"], len(result.rejected), result.n_duplicates)
-    return {
-        "uri": uri,
-        "digest": result.program_set.digest,
-        "names": result.program_set.names,
-        "rejected": [{"name": r.name, "reason": r.reason} for r in result.rejected],
-        "n_duplicates": result.n_duplicates,
-        "details": dict(result.details),
-        # Valid rows the programs were fitted to: the choices then score each fold's own programs.
-        "valid_rows_seen": context.n_valid_rows if result.fitted_to_labeled_rows else 0,
-    }
+    logger.info(
+        "%d programs from %s generator (%d rejected, %d duplicates)", len(result.program_set), generator.kind,
+        len(result.rejected), result.n_duplicates,
+    )  # fmt: skip
+    # Valid rows the programs were fitted to: the choices then score each fold's own programs.
+    return _program_set_ref(result, uri, context.n_valid_rows if result.fitted_to_labeled_rows else 0)
 
 
 @task(
@@ -105,48 +95,30 @@ def generate_programs(
     retry_condition_fn=retry_transient,
 )
 def generate_fold_programs(
-    generator: dict[str, Any],
-    spec: dict[str, Any],
-    dataset: dict[str, Any],
-    fields: list[str],
-    splits: dict[str, str],
-    run_root: str,
-    cache_root: str,
-    seed: int,
-    sandbox: dict[str, Any],
-    core: str,
-    rows: Any,
-) -> list[dict[str, Any]]:
+    run: RunContext, dataset: DatasetRef, generator: GeneratorConfig, sandbox: SandboxSettings, rows: SelectionRows
+) -> list[ProgramSetRef]:
     """Rerun a generator that learns from labeled rows once per fold, without that fold's rows.
 
-    ``rows`` is the run's :class:`~alchemist_core.selection_rows.SelectionRows`. Fold ``k``'s
-    programs go to ``selection/fold-<k>/programs``; they are what the out-of-fold choices score,
-    so no program is scored on a row it was mined from. Returns one program-set reference
-    (``uri``, ``digest``, ``names``) per fold.
+    ``rows`` are the run's selection rows. Fold ``k``'s programs go to
+    ``selection/fold-<k>/programs``; they are what the out-of-fold choices score, so no
+    program is scored on a row it was mined from.
     """
     from alchemist_core.generate import build_generator, generation_context
-    from alchemist_core.ingest import DatasetManifest
     from alchemist_core.programs import save_program_set
     from alchemist_core.sandbox import SandboxLimits
-    from alchemist_core.spec import TaskSpec
 
-    task_spec = TaskSpec.model_validate(spec)
-    manifest = DatasetManifest.from_json(dataset["manifest"])
-    data_storage = open_storage(dataset["root"])
-    run = open_storage(run_root)
-    limits = SandboxLimits(program_seconds=sandbox["program_seconds"], memory_mb=sandbox["memory_mb"])
-    program_generator = build_generator(generator, cache=open_storage(cache_root), ledger_storage=run, limits=limits)
+    limits = SandboxLimits(program_seconds=sandbox.program_seconds, memory_mb=sandbox.memory_mb)
+    program_generator = build_generator(generator.model_dump(mode="json"), cache=run.cache, ledger_storage=run.run, limits=limits)
     labeled_ids, _, folds = rows.labels()
     out = []
     for k in range(folds.n_folds):
         context = generation_context(
-            task_spec, manifest, data_storage, fields=fields, n_programs=generator["n_programs"],
-            n_sample=generator["sample_rows"], seed=seed, train_split=splits["train"], valid_split=splits["valid"],
+            run.spec, dataset.manifest, dataset.data, fields=list(dataset.fields), n_programs=generator.n_programs,
+            n_sample=generator.sample_rows, seed=run.seed, train_split=dataset.splits.train, valid_split=dataset.splits.valid,
             valid_rows=labeled_ids[folds.labeled(k)].tolist(),
-        )
-        program_set = program_generator.generate(context).program_set
-        uri = save_program_set(program_set, run, "selection", f"fold-{k}", "programs")
-        out.append({"uri": uri, "digest": program_set.digest, "names": program_set.names})
+        )  # fmt: skip
+        result = program_generator.generate(context)
+        uri = save_program_set(result.program_set, run.run, "selection", f"fold-{k}", "programs")
+        out.append(_program_set_ref(result, uri, 0))
     get_run_logger().info("programs regenerated once per fold (%d folds), each without its fold's labeled rows", len(out))
     return out
-

@@ -6,80 +6,82 @@ Applying programs and the label model reuse the text flow's tasks (``tasks.apply
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import task
 from prefect.logging import get_run_logger
 
+from alchemist_core.config import SandboxSettings
+from alchemist_core.image_pipeline import (
+    ClipSettings,
+    ConceptSettings,
+    ImageDataConfig,
+    ImageGeneratorSettings,
+    ImageRunConfig,
+    ImageStudentSettings,
+    LLMSettings,
+)
+from alchemist_core.refs import (
+    ConceptSetRef,
+    FeatureSetRef,
+    ImageDatasetRef,
+    ImageRunOutputs,
+    ProgramSetRef,
+    PseudolabelSet,
+    RejectedEntry,
+    RunContext,
+    RunReport,
+    ShardJob,
+    Splits,
+    StudentRef,
+)
 from alchemist_core.storage import open_storage
 from tasks.caching import CACHE_POLICY, retry_transient
 
-DEMO_OPTIONS = {"image_field": "path", "label_field": "label", "split_field": "split", "group_field": "background", "id_field": None}
-
 
 @task(name="ingest-images", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient)
-def ingest_image_data(data: dict[str, Any], class_names: list[str], storage_root: str, seed: int = 0) -> dict[str, Any]:
-    """Ingest ``data.source`` under ``<root>/datasets/<digest>``; a dataset already there is reused.
+def ingest_image_data(data: ImageDataConfig, class_names: list[str], storage_root: str, seed: int = 0) -> ImageDatasetRef:
+    """Ingest ``data.source`` under ``<root>/datasets/<digest>`` (see :func:`alchemist_core.image_stages.ingest_run_images`).
 
     Not cached by Prefect on purpose: the dataset folder is content-addressed, so this task
     always hashes the images and finds out for itself whether anything changed.
     """
-    from alchemist_core.images import image_dataset_digest, ingest_images
+    from alchemist_core.image_stages import ingest_run_images
 
     logger = get_run_logger()
-    root = open_storage(storage_root)
-    source = data["source"]
-    options = {k: data.get(k) for k in ("image_field", "label_field", "id_field", "split_field", "group_field")}
-    demo = source == "demo"
-    if demo:
-        from alchemist_core.image_demo import make_shapes_dataset
-
-        if not root.is_local:
-            raise ValueError("the built-in image demo needs a local storage root; give data.source for s3:// storage")
-        source = str(make_shapes_dataset(root.local_path("demo-images"), seed=seed))
-        options.update(DEMO_OPTIONS)
-    read_options = dict(options, class_names=class_names, store=data["store"], shard_rows=data["shard_rows"])
-    digest = image_dataset_digest(source, **read_options)
-    dataset = ingest_images(source, root.child("datasets", digest[:16]), **read_options)
+    dataset, demo = ingest_run_images(open_storage(storage_root), data, class_names, seed=seed)
     logger.info(
         "image dataset %s: %s; %d images skipped", dataset.manifest.digest[:12],
         ", ".join(f"{s} {i.n_rows} images" for s, i in dataset.manifest.splits.items()), dataset.info.total_skipped,
     )  # fmt: skip
     if dataset.info.total_skipped:
         logger.warning("skipped unusable images: %s", dataset.info.n_skipped)
-    return {
-        "root": root.uri("datasets", dataset.manifest.folder),
-        "digest": dataset.manifest.digest,
-        "manifest": dataset.manifest.to_json(),
-        "info": dataset.info.to_json(),
-        "demo": demo,
-    }
+    return ImageDatasetRef(
+        root=open_storage(storage_root).uri("datasets", dataset.manifest.folder), digest=dataset.manifest.digest, dataset=dataset,
+        splits=Splits(train=data.train_split, valid=data.valid_split, test=data.test_split), demo=demo,
+    )  # fmt: skip
 
 
 @task(name="name-concepts", retries=1, retry_condition_fn=retry_transient)
-def name_concepts(
-    settings: dict[str, Any], llm: dict[str, Any], spec: dict[str, Any], demo: bool, run_root: str, cache_root: str, seed: int
-) -> dict[str, Any]:
+def name_concepts(run: RunContext, settings: ConceptSettings, llm: LLMSettings, demo: bool) -> ConceptSetRef:
     """Read the concept file or ask the LLM, and write ``concepts.json`` into the run folder.
 
     Not cached by Prefect: a concept file may change under the same path, and the LLM's
     reply is cached by the response cache anyway. The returned digest keys the later stages.
     """
     from alchemist_core.image_pipeline import name_concepts as core_name_concepts
-    from alchemist_core.spec import TaskSpec
 
     result = core_name_concepts(
-        settings, llm, TaskSpec.model_validate(spec), demo=demo, cache=open_storage(cache_root),
-        run=open_storage(run_root), seed=seed,
+        settings.model_dump(mode="json"), llm.model_dump(mode="json"), run.spec, demo=demo, cache=run.cache, run=run.run,
+        seed=run.seed,
     )  # fmt: skip
     get_run_logger().info("%d concepts from %s: %s", len(result["names"]), result["source"], ", ".join(result["names"]))
-    return result
+    return ConceptSetRef(
+        uri=result["uri"], digest=result["digest"], source=result["source"], score_names=tuple(result["score_names"]),
+        names=tuple(result["names"]),
+    )  # fmt: skip
 
 
 @task(name="compute-image-features", retries=1, retry_condition_fn=retry_transient)
-def compute_image_features(
-    dataset: dict[str, Any], concepts: dict[str, Any], clip: dict[str, Any], run_root: str, cache_root: str, seed: int, core: str
-) -> dict[str, Any]:
+def compute_image_features(run: RunContext, dataset: ImageDatasetRef, concepts: ConceptSetRef, clip: ClipSettings) -> FeatureSetRef:
     """CLIP embeddings, concept scores and zero-shot probabilities of every shard.
 
     Not cached by Prefect: a checkpoint file may change under the same path. The image
@@ -88,29 +90,25 @@ def compute_image_features(
     """
     from alchemist_core.concepts import load_concepts
     from alchemist_core.image_pipeline import write_image_features
-    from alchemist_core.images import ImageDataset
 
-    run = open_storage(run_root)
     result = write_image_features(
-        ImageDataset.from_json({"manifest": dataset["manifest"], "info": dataset["info"]}),
-        open_storage(dataset["root"]),
-        load_concepts(run, "concepts.json"),
-        clip,
-        out=run,
-        cache=open_storage(cache_root).child("clip"),
-        seed=seed,
-    )
+        dataset.dataset, dataset.data, load_concepts(run.run, "concepts.json"), clip.model_dump(mode="json"), out=run.run,
+        cache=run.cache.child("clip"), seed=run.seed,
+    )  # fmt: skip
     get_run_logger().info(
         "features of %d images with CLIP %s on %s (%d shards from the cache)",
         result["n_rows"], result["model"][:60], result["device"], result["cache_hits"],
     )  # fmt: skip
-    # Only what the features are: later tasks key their caches on this dict.
-    stable = {k: v for k, v in result.items() if k not in ("cache_hits", "device")}
-    return {**stable, "root": run.root, "concepts": concepts["digest"]}
+    return FeatureSetRef(
+        root=run.run_root, digest=result["digest"], shards={k: tuple(v) for k, v in result["shards"].items()},
+        shard_digests={k: tuple(v) for k, v in result["shard_digests"].items()}, score_names=tuple(result["score_names"]),
+        model=result["model"], embedding_dim=result["embedding_dim"], logit_scale=result["logit_scale"], n_rows=result["n_rows"],
+        concepts=concepts.digest,
+    )  # fmt: skip
 
 
 @task(name="plan-feature-shards", persist_result=False)
-def plan_feature_shards(features: dict[str, Any], run_root: str, shards_per_task: int) -> list[list[dict[str, Any]]]:
+def plan_feature_shards(features: FeatureSetRef, run: RunContext, shards_per_task: int) -> list[list[ShardJob]]:
     """Batches of feature shards for ``apply-programs``, with each shard's content digest.
 
     A feature shard's digest covers its images, the concepts and the CLIP model, so the
@@ -120,147 +118,91 @@ def plan_feature_shards(features: dict[str, Any], run_root: str, shards_per_task
 
     manifest = {
         "splits": {
-            split: {"shards": shards, "shard_digests": features["shard_digests"][split]}
-            for split, shards in features["shards"].items()
+            split: {"shards": list(shards), "shard_digests": list(features.shard_digests[split])}
+            for split, shards in features.shards.items()
         }
     }
-    return shard_plan(manifest, run_root, shards_per_task)
+    return shard_plan(manifest, run.run_root, shards_per_task)
 
 
 @task(name="generate-concept-programs", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
 def generate_concept_programs(
-    generator: dict[str, Any],
-    llm: dict[str, Any],
-    spec: dict[str, Any],
-    concepts: dict[str, Any],
-    features: dict[str, Any],
-    dataset: dict[str, Any],
-    splits: dict[str, str],
-    run_root: str,
-    cache_root: str,
-    seed: int,
-    sandbox: dict[str, Any],
-    core: str,
-) -> dict[str, Any]:
-    """Write programs over the concept scores and store the program set in the run folder."""
+    run: RunContext, dataset: ImageDatasetRef, features: FeatureSetRef, generator: ImageGeneratorSettings, llm: LLMSettings,
+    sandbox: SandboxSettings,
+) -> ProgramSetRef:
+    """Write programs over the concept scores and store the program set in the run folder.
+
+    ``features`` count by their digest, which covers the concepts scored.
+    """
     from alchemist_core.concepts import load_concepts
-    from alchemist_core.image_pipeline import build_concept_generator, concept_generation_context
+    from alchemist_core.image_pipeline import (
+        build_concept_generator,
+        concept_generation_context,
+    )
     from alchemist_core.programs import save_program_set
     from alchemist_core.sandbox import SandboxLimits
-    from alchemist_core.spec import TaskSpec
 
     logger = get_run_logger()
-    run = open_storage(run_root)
-    task_spec = TaskSpec.model_validate(spec)
-    concept_set = load_concepts(run, "concepts.json")
     context = concept_generation_context(
-        task_spec, open_storage(features["root"]), features["shards"], open_storage(dataset["root"]),
-        features["score_names"], n_programs=generator["n_programs"], n_sample=generator["sample_rows"], seed=seed,
-        train_split=splits["train"], valid_split=splits["valid"],
+        run.spec, open_storage(features.root), features.shards, dataset.data, list(features.score_names),
+        n_programs=generator.n_programs, n_sample=generator.sample_rows, seed=run.seed, train_split=dataset.splits.train,
+        valid_split=dataset.splits.valid,
     )  # fmt: skip
-    limits = SandboxLimits(program_seconds=sandbox["program_seconds"], memory_mb=sandbox["memory_mb"])
+    limits = SandboxLimits(program_seconds=sandbox.program_seconds, memory_mb=sandbox.memory_mb)
     program_generator = build_concept_generator(
-        generator, llm, concept_set, cache=open_storage(cache_root), ledger_storage=run, limits=limits
-    )
+        generator.model_dump(mode="json"), llm.model_dump(mode="json"), load_concepts(run.run, "concepts.json"), cache=run.cache,
+        ledger_storage=run.run, limits=limits,
+    )  # fmt: skip
     result = program_generator.generate(context)
     if not len(result.program_set):
         from alchemist_core.errors import InputError
 
         reasons = "; ".join(f"{r.name}: {r.reason}" for r in result.rejected[:5]) or "no candidate beat chance on the valid split"
-        raise InputError(f"the {generator['kind']} generator wrote no usable concept program ({reasons})")
-    uri = save_program_set(result.program_set, run, "programs")
+        raise InputError(f"the {generator.kind} generator wrote no usable concept program ({reasons})")
+    uri = save_program_set(result.program_set, run.run, "programs")
     for rejected in result.rejected:
         logger.warning("rejected %s: %s", rejected.name, rejected.reason)
-    logger.info("%d concept programs from the %s generator (%d rejected)", len(result.program_set), generator["kind"], len(result.rejected))
-    return {
-        "uri": uri,
-        "digest": result.program_set.digest,
-        "names": result.program_set.names,
-        "rejected": [{"name": r.name, "reason": r.reason} for r in result.rejected],
-        "n_duplicates": result.n_duplicates,
-        "details": dict(result.details),
+    logger.info("%d concept programs from the %s generator (%d rejected)", len(result.program_set), generator.kind, len(result.rejected))
+    return ProgramSetRef(
+        uri=uri, digest=result.program_set.digest, names=tuple(result.program_set.names),
+        rejected=tuple(RejectedEntry(name=r.name, reason=r.reason) for r in result.rejected), n_duplicates=result.n_duplicates,
+        details=dict(result.details),
         # Valid rows the programs were fitted to: their valid scores are in-sample (the report says so).
-        "valid_rows_seen": context.n_valid_rows if result.fitted_to_labeled_rows else 0,
-    }
+        valid_rows_seen=context.n_valid_rows if result.fitted_to_labeled_rows else 0,
+    )  # fmt: skip
 
 
 @task(name="distill-image-student", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
 def distill_image_student(
-    labels: dict[str, list[str]],
-    features: dict[str, Any],
-    dataset: dict[str, Any],
-    settings: dict[str, Any],
-    splits: dict[str, str],
-    run_root: str,
-    seed: int,
-    core: str,
-    votes_digest: str | None = None,
-) -> dict[str, Any]:
+    run: RunContext, dataset: ImageDatasetRef, features: FeatureSetRef, pseudolabels: PseudolabelSet, settings: ImageStudentSettings
+) -> StudentRef:
     """Train the student on the training split's pseudolabels over CLIP embeddings; predict every split.
 
-    ``votes_digest`` keys the cache on what the pseudolabels were computed from: their URIs
-    stay the same when the votes change.
+    ``pseudolabels`` count by what they were computed from (the label model and the votes).
     """
     from alchemist_core.image_pipeline import distill_image_student as core_distill
 
+    splits = dataset.splits
     result = core_distill(
-        labels=labels, features=open_storage(features["root"]), shards=features["shards"],
-        data=open_storage(dataset["root"]), settings=settings, splits=splits, run=open_storage(run_root), seed=seed,
-        clip_identity=features["model"],
+        labels={split: list(uris) for split, uris in pseudolabels.shards.items()}, features=open_storage(features.root),
+        shards=features.shards, data=dataset.data, settings=settings.model_dump(mode="json"),
+        splits={"train": splits.train, "valid": splits.valid, "test": splits.test}, run=run.run, seed=run.seed,
+        clip_identity=features.model,
     )  # fmt: skip
     get_run_logger().info("student trained on %d images (CLIP embeddings, %s)", result["n_train_rows"], result["device"])
-    return result
-
-
-@task(name="evaluate-images", retries=1, retry_condition_fn=retry_transient)
-def evaluate_images(
-    run: dict[str, Any],
-    dataset: dict[str, Any],
-    concepts: dict[str, Any],
-    features: dict[str, Any],
-    programs: dict[str, Any],
-    votes: dict[str, Any],
-    label_model: dict[str, Any],
-    labels: dict[str, list[str]],
-    student: dict[str, Any] | None,
-    settings: dict[str, Any],
-) -> dict[str, Any]:
-    """Metrics of the programs, the label model, the student and CLIP zero-shot, per group too; writes ``metrics.json``."""
-    from alchemist_core.image_report import collect_image_results
-    from alchemist_core.images import ImageDataset
-    from alchemist_core.spec import TaskSpec
-
-    results = collect_image_results(
-        spec=TaskSpec.model_validate(run["spec"]),
-        run_info=run,
-        dataset=ImageDataset.from_json({"manifest": dataset["manifest"], "info": dataset["info"]}),
-        data=open_storage(dataset["root"]),
-        features=features,
-        concepts=concepts,
-        programs=programs,
-        votes=votes,
-        label_model=label_model,
-        labels=labels,
-        student=student,
-        run=open_storage(run["run_root"]),
-        settings=settings,
+    return StudentRef(
+        uri=result["uri"], predictions=result["predictions"], n_train_rows=result["n_train_rows"], device=result["device"]
     )
-    open_storage(run["run_root"]).write_json(results["summary"], "metrics.json")
+
+
+@task(name="report-image-run", retries=1, retry_condition_fn=retry_transient)
+def report_image_run(run: RunContext, dataset: ImageDatasetRef, outputs: ImageRunOutputs, config: ImageRunConfig) -> RunReport:
+    """Metrics of the programs, the label model, the student and CLIP zero-shot, per group too; ``metrics.json``,
+    ``manifest.json`` and ``report.md`` (see :func:`alchemist_core.image_report.write_image_run_report`)."""
+    from alchemist_core.image_report import write_image_run_report
+
+    report = write_image_run_report(run, dataset, outputs, config.model_dump(mode="json"))
     logger = get_run_logger()
-    for key, value in sorted(results["summary"].items()):
+    for key, value in sorted(report.summary.items()):
         logger.info("%s = %s", key, value)
-    return results
-
-
-@task(name="write-image-report", retries=1, retry_condition_fn=retry_transient)
-def write_image_report(results: dict[str, Any], run_root: str) -> str:
-    """Render ``report.md`` and the run's ``manifest.json``; returns the report's URI."""
-    from alchemist_core.image_report import render_image_report
-
-    run = open_storage(run_root)
-    images = {k: results["images"][k] for k in ("image_column", "n_skipped", "total_skipped", "groups")}
-    run.write_json(
-        {"run": results["run"], "dataset": {**results["dataset"], "images": images}, "metrics": results["summary"]},
-        "manifest.json",
-    )
-    return run.write_text(render_image_report(results), "report.md")
+    return report

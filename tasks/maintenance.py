@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
 
 from prefect import task
 from prefect.artifacts import create_table_artifact
 from prefect.logging import get_run_logger
 
+from alchemist_core.cache_admin import PruneReport
 from alchemist_core.storage import open_storage
 from tasks.caching import retry_transient
 
 
 @task(name="prune-cache", persist_result=False, retries=2, retry_condition_fn=retry_transient)
-def prune_cache(storage: str, older_than: str, areas: Sequence[str] | None, dry_run: bool) -> dict[str, Any]:
-    """Remove the cache files of ``areas`` under ``storage`` written more than ``older_than`` ago; the report as a dict."""
+def prune_cache(storage: str, older_than: str, areas: Sequence[str] | None, dry_run: bool) -> PruneReport:
+    """Remove the cache files of ``areas`` under ``storage`` written more than ``older_than`` ago; what was removed."""
     from alchemist_core.cache_admin import prune_cache as prune
 
     report = prune(open_storage(storage), older_than, areas=areas, dry_run=dry_run)
@@ -23,12 +24,13 @@ def prune_cache(storage: str, older_than: str, areas: Sequence[str] | None, dry_
         "would remove" if dry_run else "removed", report.n_removed, report.bytes_removed / 2**20, report.root,
         report.to_dict()["cutoff"],
     )  # fmt: skip
-    return report.to_dict()
+    return report
 
 
 @task(name="publish-prune-report", persist_result=False)
-def publish_prune_report(report: dict[str, Any]) -> None:
+def publish_prune_report(pruned: PruneReport) -> None:
     """One table row per cache area: what was found, removed and kept (the UI's Artifacts tab)."""
+    report = pruned.to_dict()
     rows = [
         {
             "area": area["area"],

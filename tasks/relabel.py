@@ -2,100 +2,80 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import task
-from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_link_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
 from prefect.logging import get_run_logger
 
+from alchemist_core.config import SandboxSettings
+from alchemist_core.refs import (
+    DatasetRef,
+    ProgramSetRef,
+    RunContext,
+    RunOutputs,
+    RunReport,
+    SourceRun,
+    StudentRef,
+)
 from alchemist_core.storage import open_storage
 from tasks.artifacts import cost_rows, link_uri, program_rows
 from tasks.caching import CACHE_POLICY, artifact_key, retry_transient
 
 
 @task(name="open-source-run", persist_result=False, retries=2, retry_condition_fn=retry_transient)
-def open_source_run(source_run: str, sandbox: dict[str, Any] | None = None) -> dict[str, Any]:
+def open_source_run(source_run: str, sandbox: SandboxSettings | None = None) -> SourceRun:
     """The stored run's spec, fields, sandbox limits (unless ``sandbox``), program set, label model and student."""
     from alchemist_core.relabel import read_source_run
 
     source = read_source_run(open_storage(source_run), sandbox)
     get_run_logger().info(
         "source run %s: %d programs (%s), label model %s, %s",
-        source["run_id"], len(source["programs"]["names"]), source["programs"]["digest"][:12],
-        source["label_model"]["name"], "with a student" if source["student"] else "no student",
+        source.run_id, len(source.programs.names), (source.programs.digest or "")[:12],
+        source.label_model.name, "with a student" if source.student else "no student",
     )  # fmt: skip
     return source
 
 
 @task(name="copy-programs", persist_result=False, retries=2, retry_condition_fn=retry_transient)
-def copy_programs(programs: dict[str, Any], run_root: str) -> dict[str, Any]:
+def copy_programs(programs: ProgramSetRef, run: RunContext) -> ProgramSetRef:
     """Store the source run's program set in the new run (``programs/``), so the run is self-contained."""
     from alchemist_core.programs import load_program_set, save_program_set
 
-    program_set = load_program_set(open_storage(programs["uri"]))
-    uri = save_program_set(program_set, open_storage(run_root), "programs")
-    return {"uri": uri, "digest": program_set.digest, "names": program_set.names, "rejected": []}
+    program_set = load_program_set(open_storage(programs.uri))
+    uri = save_program_set(program_set, run.run, "programs")
+    return ProgramSetRef(uri=uri, digest=program_set.digest, names=tuple(program_set.names))
 
 
 @task(name="predict-student", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
-def predict_student(
-    student: dict[str, Any], dataset: dict[str, Any], run_root: str, cache_root: str, core: str
-) -> dict[str, Any]:
+def predict_student(run: RunContext, student: StudentRef, dataset: DatasetRef) -> StudentRef:
     """The stored student's predictions on every split: ``student/predictions/<split>.parquet``."""
     from alchemist_core.relabel import student_predictions
 
-    data = open_storage(dataset["root"])
-    run = open_storage(run_root)
     predictions = {}
-    for split, info in dataset["manifest"]["splits"].items():
-        table = student_predictions(
-            open_storage(student["uri"]), data, info["shards"], fields=student["fields"], cache=open_storage(cache_root)
-        )
-        predictions[split] = run.write_table(table, "student", "predictions", f"{split}.parquet")
-    return {"uri": student["uri"], "predictions": predictions}
+    for split, shards in dataset.shards().items():
+        table = student_predictions(open_storage(student.uri), dataset.data, shards, fields=list(student.fields), cache=run.cache)
+        predictions[split] = run.run.write_table(table, "student", "predictions", f"{split}.parquet")
+    return student.model_copy(update={"predictions": predictions})
 
 
 @task(name="write-relabel-report", persist_result=False, retries=1, retry_condition_fn=retry_transient)
-def write_relabel_report(
-    run: dict[str, Any],
-    source: dict[str, Any],
-    dataset: dict[str, Any],
-    votes: dict[str, Any],
-    labels: dict[str, list[str]],
-    student: dict[str, Any] | None,
-    final: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """``metrics.json``, ``manifest.json`` and ``report.md`` of the relabel run; returns the results and the report URI."""
-    from alchemist_core.ingest import DatasetManifest
-    from alchemist_core.relabel import relabel_results, render_relabel_report
-    from alchemist_core.spec import TaskSpec
+def write_relabel_report(run: RunContext, source: SourceRun, dataset: DatasetRef, outputs: RunOutputs) -> RunReport:
+    """``metrics.json``, ``manifest.json`` and ``report.md`` of the relabel run (see :func:`alchemist_core.relabel.write_relabel_report`)."""
+    from alchemist_core.relabel import write_relabel_report as write
 
-    results = relabel_results(
-        spec=TaskSpec.model_validate(source["spec"]),
-        source=source,
-        manifest=DatasetManifest.from_json(dataset["manifest"]),
-        data=open_storage(dataset["root"]),
-        votes=votes,
-        labels=labels,
-        student=student,
-        final=final,
-    )
-    out = open_storage(run["run_root"])
-    out.write_json(results["summary"], "metrics.json")
-    out.write_json(
-        {"run": {k: run[k] for k in ("run_id", "config_digest", "started_at", "alchemist_version")}, "source": results["source"],
-         "dataset": results["dataset"], "votes_digest": votes.get("digest"), "metrics": results["summary"]},
-        "manifest.json",
-    )  # fmt: skip
-    report = out.write_text(render_relabel_report(results, run["run_id"]), "report.md")
-    for key, value in sorted(results["summary"].items()):
+    report = write(run, source, dataset, outputs)
+    for key, value in sorted(report.summary.items()):
         get_run_logger().info("%s = %s", key, value)
-    return {**results, "report": report}
+    return report
 
 
 @task(name="publish-relabel-artifacts", persist_result=False)
-def publish_relabel_artifacts(results: dict[str, Any], spec_name: str) -> list[str]:
+def publish_relabel_artifacts(report: RunReport, spec_name: str) -> list[str]:
     """Table and markdown artifacts of a relabel run, and a link to its report."""
+    results = report.sections
     keys = {part: artifact_key("relabel", spec_name, part) for part in ("programs", "pseudolabels", "summary", "cost", "report")}
     unused = {p["name"]: "not in the label model" for p in results["programs"] if not p["in_label_model"]}
     create_table_artifact(program_rows(results["programs"], unused), key=keys["programs"], description="Programs on the new data")
@@ -109,5 +89,5 @@ def publish_relabel_artifacts(results: dict[str, Any], spec_name: str) -> list[s
         key=keys["summary"], description="Relabel summary",
     )  # fmt: skip
     create_table_artifact(cost_rows({}), key=keys["cost"], description="Cost ledger (a relabel run calls no LLM)")
-    create_link_artifact(link_uri(results["report"]), link_text="report.md", key=keys["report"], description="Relabel report")
+    create_link_artifact(link_uri(report.report), link_text="report.md", key=keys["report"], description="Relabel report")
     return list(keys.values())

@@ -56,9 +56,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from alchemist_core.generators.base import GenerationContext, GenerationResult, RejectedProgram
-from alchemist_core.generators.offline_mining import _Miner
-from alchemist_core.generators.offline_prototypes import _PrototypeBuilder
-from alchemist_core.generators.offline_render import _Candidate, _slug, _text_field
+from alchemist_core.generators.offline_mining import Miner
+from alchemist_core.generators.offline_prototypes import PrototypeBuilder
+from alchemist_core.generators.offline_render import Candidate, class_slug, text_field_of
 from alchemist_core.programs import ABSTAIN, LabelingProgram, ProgramSet
 from alchemist_core.spec import TaskSpec
 
@@ -151,7 +151,7 @@ class OfflineGenerator:
         self._check_parameters()
         spec = context.spec
         n_classes = spec.n_classes
-        text_field = _text_field(spec)
+        text_field = text_field_of(spec)
         labeled_texts, labels = _labeled_set(context, text_field)
         sample_texts = [_as_text(row.get(text_field)) for row in context.sample_rows]
         details: dict[str, Any] = {
@@ -168,15 +168,21 @@ class OfflineGenerator:
             len(sample_texts),
         )
 
-        candidates: list[_Candidate] = []
+        candidates: list[Candidate] = []
         embeddings, verifier = None, None
         if self.use_embeddings:
             embeddings = self._embed(labeled_texts, sample_texts, spec)
-            prototypes = _PrototypeBuilder(self, spec, labels, embeddings, labeled_texts, sample_texts, context.seed)
+            prototypes = PrototypeBuilder(
+                spec, labels, embeddings, labeled_texts, sample_texts, context.seed,
+                prototype_precision=self.prototype_precision,
+            )  # fmt: skip
             candidates.extend(prototypes.candidates())
             details["prototypes"] = prototypes.summary
             verifier = prototypes.verifier
-        miner = _Miner(self, spec, labeled_texts, labels, sample_texts, verifier, seed=context.seed)
+        miner = Miner(
+            spec, labeled_texts, labels, sample_texts, verifier, min_precision=self.min_precision, min_lift=self.min_lift,
+            min_support=self.min_support, max_coverage=self.max_coverage, max_terms=self.max_terms, seed=context.seed,
+        )  # fmt: skip
         candidates += [*miner.spec_candidates(), *miner.mined_candidates()]
         details["mined"] = miner.summary
 
@@ -240,9 +246,9 @@ class OfflineGenerator:
             "spec": spec_rows,  # per class (n_texts_c, dim)
         }
 
-    def _program(self, number: int, candidate: _Candidate, spec: TaskSpec) -> LabelingProgram:
+    def _program(self, number: int, candidate: Candidate, spec: TaskSpec) -> LabelingProgram:
         c = candidate.class_index
-        target = "multiclass" if c is None else _slug(spec.class_names[c], c)
+        target = "multiclass" if c is None else class_slug(spec.class_names[c], c)
         name = f"offline_p{number:02d}_{target}_{candidate.kind}"[:80]
         origin = {"generator": "offline", **candidate.origin}
         return LabelingProgram(name, candidate.source, origin)
@@ -345,7 +351,7 @@ def _validation_rows(
     return rows
 
 
-def _drop_duplicates(candidates: list[_Candidate]) -> tuple[list[_Candidate], int]:
+def _drop_duplicates(candidates: list[Candidate]) -> tuple[list[Candidate], int]:
     """Drop candidates that vote exactly like an earlier one on every labeled and sample row."""
     seen: set[bytes] = set()
     kept, n_duplicates = [], 0

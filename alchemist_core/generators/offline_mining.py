@@ -1,13 +1,14 @@
 """Mining of the offline generator's keyword and regex programs.
 
-:class:`_Miner` turns the task spec (its keywords, the terms quoted in its rules, the
+:class:`Miner` turns the task spec (its keywords, the terms quoted in its rules, the
 distinctive words of each class's name and description) and a small labeled set into keyword
 and regex candidates: words, word bigrams, opening words and text shapes whose
 Laplace-smoothed precision for one class clears a threshold, grouped per class into a
 high-precision group, a broader group and a regex group. Each group is checked by repeating
-the mining on stratified folds of the labeled rows (:func:`_stratified_folds`) and scoring it on
-the fold left out; terms that fire on almost every unlabeled sample row are dropped, and
-:class:`_Verifier` uses a second view of the sample rows (the embedding classifier's
+the mining on stratified folds of the labeled rows
+(:func:`alchemist_core.sampling.stratified_folds`) and scoring it on the fold left out; terms
+that fire on almost every unlabeled sample row are dropped, and
+:class:`Verifier` uses a second view of the sample rows (the embedding classifier's
 predictions) to estimate a term's precision there and refute the ones that look precise on
 the few labeled rows only by chance.
 """
@@ -17,28 +18,26 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from alchemist_core.generators.offline_render import _behaviour_note, _Candidate, _render_keywords, _render_patterns
-from alchemist_core.generators.offline_terms import _SHAPE_REGEX, _phrase_regex, _Term
+from alchemist_core.generators.offline_render import Candidate, behaviour_note, render_keywords, render_patterns
+from alchemist_core.generators.offline_terms import SHAPE_REGEX, Term, phrase_regex
 from alchemist_core.programs import ABSTAIN
+from alchemist_core.sampling import stratified_folds
 from alchemist_core.spec import TaskSpec
-
-if TYPE_CHECKING:
-    from alchemist_core.generators.offline import OfflineGenerator
 
 _WORD = re.compile(r"\w+")
 _QUOTED = re.compile(r"\"([^\"]{1,60})\"|“([^”]{1,60})”|'([^']{1,60})'|«([^»]{1,60})»")
 
 _MAX_PREFIX_WORDS = 3
-_CV_FOLDS = 5
+CV_FOLDS = 5
 _GROUPS = ("strong", "broad", "patterns")
 
 
 @dataclass(frozen=True)
-class _Verifier:
+class Verifier:
     """A second view of the unlabeled sample rows: the nearest-prototype classifier's predictions.
 
     Among the sample rows a term of class ``c`` fires on, let ``q`` be the share the classifier
@@ -84,21 +83,27 @@ class _Verifier:
         return float((self.sample_prediction[np.asarray(rows, dtype=np.int64)] == c).mean())
 
 
-class _Miner:
+class Miner:
     """Keyword and regex candidates from the spec and from the labeled rows."""
 
     def __init__(
         self,
-        generator: OfflineGenerator,
         spec: TaskSpec,
         labeled_texts: list[str],
         labels: np.ndarray,
         sample_texts: list[str],
-        verifier: _Verifier | None,
+        verifier: Verifier | None,
         *,
+        min_precision: float,
+        min_lift: float,
+        min_support: int,
+        max_coverage: float,
+        max_terms: int,
         seed: int = 0,
     ):
-        self.g = generator
+        self.min_support = min_support
+        self.max_coverage = max_coverage
+        self.max_terms = max_terms
         self.spec = spec
         self.verifier = verifier
         self.seed = seed
@@ -114,19 +119,19 @@ class _Miner:
         counts = np.bincount(labels, minlength=self.n_classes) if len(labels) else np.zeros(self.n_classes, int)
         prior = (counts + 1) / (counts.sum() + self.n_classes)
         # (n_classes,) the smoothed precision a term needs: a frequent class needs more lift.
-        self.thresholds = np.maximum(generator.min_precision, prior + generator.min_lift * (1 - prior))
+        self.thresholds = np.maximum(min_precision, prior + min_lift * (1 - prior))
         self.strong = self.thresholds + (1 - self.thresholds) / 2
         self.summary: dict[str, Any] = {}
 
     # spec ---------------------------------------------------------------------------------
-    def spec_candidates(self) -> list[_Candidate]:
+    def spec_candidates(self) -> list[Candidate]:
         spec, out = self.spec, []
         keywords = _spec_keywords(spec)
         described = _description_words(spec, self.sample_features)
         for c, class_name in enumerate(spec.class_names):
             given = [k for k in keywords[c] if self._acceptable_given(k, c, bar=0.5, must_be_seen=False)]
             if given:
-                terms = [self._counted(_Term("keyword", k), c) for k in given]
+                terms = [self._counted(Term("keyword", k), c) for k in given]
                 why = (
                     f"Its terms are the keywords given for {class_name} in the task spec (supplementary keywords and "
                     "terms quoted in its rules)."
@@ -141,7 +146,7 @@ class _Miner:
                 if w not in given and self._acceptable_given(w, c, bar=self.thresholds[c], must_be_seen=True)
             ]
             if words:
-                terms = [self._counted(_Term("keyword", w), c) for w in words]
+                terms = [self._counted(Term("keyword", w), c) for w in words]
                 why = (
                     f"Its terms are the words of the class name and description of {class_name} in the task spec "
                     "that no other class's name or description uses."
@@ -152,26 +157,26 @@ class _Miner:
     def _acceptable_given(self, keyword: str, c: int, *, bar: float, must_be_seen: bool) -> bool:
         # A term from the spec is kept unless the data show its precision is below ``bar``: the
         # user (or a first-stage LLM) may know things a few labeled rows do not show.
-        term = _Term("keyword", keyword)
+        term = Term("keyword", keyword)
         if len(self.labels):
             hits = self._hits(term, self.labeled_texts)
             n_rows = int(hits.sum())
             n_class = int((self.labels[hits] == c).sum())
             if must_be_seen and 2 * n_class <= n_rows:  # unseen, or wrong at least half the time
                 return False
-            if n_rows >= self.g.min_support and (n_class + 1) / (n_rows + 2) < bar:
+            if n_rows >= self.min_support and (n_class + 1) / (n_rows + 2) < bar:
                 return False
         if self.verifier is not None:
             return not self.verifier.refutes(np.flatnonzero(self._hits(term, self.sample_texts)), c, bar)
         return True
 
     # labeled rows -------------------------------------------------------------------------
-    def mined_candidates(self) -> list[_Candidate]:
+    def mined_candidates(self) -> list[Candidate]:
         if not len(self.labels):
             return []
         groups, n_refuted = self._term_groups(np.ones(len(self.labels), dtype=bool))
         checked = self._cross_validated(groups)
-        out: list[_Candidate] = []
+        out: list[Candidate] = []
         for c in range(self.n_classes):
             strong, broad, patterns = (groups[c][g] for g in _GROUPS)
             dropped = [g for g in _GROUPS if groups[c][g] and not checked[c][g][0]]
@@ -185,12 +190,12 @@ class _Miner:
             }
             why = self._mining_note(c)
             if "strong" not in dropped:
-                for chunk_index, chunk in enumerate(_chunks(strong, self.g.max_terms)):
+                for chunk_index, chunk in enumerate(_chunks(strong, self.max_terms)):
                     kind = "strong_words" if chunk_index == 0 else f"strong_words{chunk_index + 1}"
                     note = why + self._cv_note(checked[c]["strong"][1]) + f" High-precision group: at least {self.strong[c]:.2f}."
                     out.append(self._keyword_candidate(c, chunk, kind, 20 + chunk_index, note))
             if "patterns" not in dropped:
-                for chunk_index, chunk in enumerate(_chunks(patterns, self.g.max_terms)):
+                for chunk_index, chunk in enumerate(_chunks(patterns, self.max_terms)):
                     kind = "patterns" if chunk_index == 0 else f"patterns{chunk_index + 1}"
                     note = why + self._cv_note(checked[c]["patterns"][1])
                     out.append(self._pattern_candidate(c, chunk, kind, 30 + chunk_index, note))
@@ -198,23 +203,23 @@ class _Miner:
                 # Only the best-ranked broad terms: further down the ranking they get noisy.
                 note = (
                     why + self._cv_note(checked[c]["broad"][1])
-                    + f" Broader group: below {self.strong[c]:.2f}; the {self.g.max_terms} best-ranked at most."
+                    + f" Broader group: below {self.strong[c]:.2f}; the {self.max_terms} best-ranked at most."
                 )
-                out.append(self._keyword_candidate(c, broad[: self.g.max_terms], "words", 50, note))
+                out.append(self._keyword_candidate(c, broad[: self.max_terms], "words", 50, note))
         return out
 
-    def _term_groups(self, mask: np.ndarray) -> tuple[list[dict[str, list[_Term]]], np.ndarray]:
+    def _term_groups(self, mask: np.ndarray) -> tuple[list[dict[str, list[Term]]], np.ndarray]:
         """Per class, the mined ``strong``, ``broad`` and ``patterns`` terms of the labeled rows in ``mask``."""
         n_sample = len(self.sample_texts)
         n_labeled = int(mask.sum())
         n_refuted = np.zeros(self.n_classes, dtype=np.int64)
-        by_class: dict[int, list[tuple[float, _Term]]] = defaultdict(list)
+        by_class: dict[int, list[tuple[float, Term]]] = defaultdict(list)
         for key in sorted(self.labeled_rows_of):
             rows = self.labeled_rows_of[key]
-            if len(rows) < self.g.min_support:
+            if len(rows) < self.min_support:
                 continue
             rows = rows[mask[rows]]
-            if len(rows) < self.g.min_support:
+            if len(rows) < self.min_support:
                 continue
             per_class = np.bincount(self.labels[rows], minlength=self.n_classes)
             c = int(per_class.argmax())
@@ -223,7 +228,7 @@ class _Miner:
                 continue
             sample_rows = self.sample_rows_of.get(key, ())
             coverage = len(sample_rows) / n_sample if n_sample else len(rows) / n_labeled
-            if coverage > self.g.max_coverage:
+            if coverage > self.max_coverage:
                 continue
             if self.verifier is not None:
                 estimate = self.verifier.precision(sample_rows, c)
@@ -232,7 +237,7 @@ class _Miner:
                         n_refuted[c] += 1
                         continue
                     precision = min(precision, estimate)
-            by_class[c].append((precision, _Term(key[0], key[1], int(per_class[c]), len(rows))))
+            by_class[c].append((precision, Term(key[0], key[1], int(per_class[c]), len(rows))))
 
         groups = []
         for c in range(self.n_classes):
@@ -246,26 +251,26 @@ class _Miner:
             groups.append(
                 {
                     "strong": [t for t in terms if precision_of[(t.kind, t.value)] >= self.strong[c]],
-                    "broad": [t for t in terms if precision_of[(t.kind, t.value)] < self.strong[c]][: self.g.max_terms],
+                    "broad": [t for t in terms if precision_of[(t.kind, t.value)] < self.strong[c]][: self.max_terms],
                     "patterns": patterns,
                 }
             )
         return groups, n_refuted
 
-    def _cross_validated(self, groups: list[dict[str, list[_Term]]]) -> list[dict[str, tuple[bool, float | None]]]:
+    def _cross_validated(self, groups: list[dict[str, list[Term]]]) -> list[dict[str, tuple[bool, float | None]]]:
         """Per class and group: (keep it?, held-out precision), from mining repeated on folds.
 
         Words that happen to occur only in one class's rows of a small labeled set look
         precise in the rows they were mined from and nowhere else. So the mining is repeated
-        :data:`_CV_FOLDS` times, each time without one fold of the labeled rows, and each group
+        :data:`CV_FOLDS` times, each time without one fold of the labeled rows, and each group
         the repetition mines votes on the fold left out. A group whose held-out votes are
         (Laplace-smoothed) below the class's bar is dropped from the full mining too.
         """
         n_rows = len(self.labels)
-        folds = _stratified_folds(self.labels, _CV_FOLDS, np.random.default_rng(self.seed))
+        folds = stratified_folds(self.labels, CV_FOLDS, seed=self.seed, carry_over=False)
         correct = np.zeros((self.n_classes, len(_GROUPS)))
         votes = np.zeros((self.n_classes, len(_GROUPS)))
-        for k in range(_CV_FOLDS):
+        for k in range(CV_FOLDS):
             held_out = folds == k
             if not held_out.any() or held_out.all():
                 continue
@@ -287,7 +292,7 @@ class _Miner:
                     checked[name] = (True, None)
                     continue
                 precision = float((correct[c, g] + 1) / (votes[c, g] + 2))
-                keep = votes[c, g] < self.g.min_support or precision >= self.thresholds[c]
+                keep = votes[c, g] < self.min_support or precision >= self.thresholds[c]
                 checked[name] = (bool(keep), round(precision, 4))
             out.append(checked)
         return out
@@ -297,15 +302,15 @@ class _Miner:
         if precision is None:
             return ""
         return (
-            f" Mined again without each of {_CV_FOLDS} folds of the labeled rows, the group's votes on the "
+            f" Mined again without each of {CV_FOLDS} folds of the labeled rows, the group's votes on the "
             f"left-out rows were right {precision:.0%} of the time (Laplace-smoothed)."
         )
 
     def _mining_note(self, c: int) -> str:
         note = (
-            f"Mined from {len(self.labels)} labeled rows: each term occurs in at least {self.g.min_support} of "
+            f"Mined from {len(self.labels)} labeled rows: each term occurs in at least {self.min_support} of "
             f"them, at least {self.thresholds[c]:.2f} of those rows (Laplace-smoothed) have class "
-            f"{self.spec.class_names[c]}, and it fires on at most {self.g.max_coverage:.0%} of the "
+            f"{self.spec.class_names[c]}, and it fires on at most {self.max_coverage:.0%} of the "
             + ("unlabeled sample rows." if self.sample_texts else "labeled rows.")
         )
         if self.verifier is not None and self.verifier.calibrated:
@@ -316,7 +321,7 @@ class _Miner:
             )
         return note
 
-    def _novel(self, ranked: list[_Term], mask: np.ndarray) -> list[_Term]:
+    def _novel(self, ranked: list[Term], mask: np.ndarray) -> list[Term]:
         """Keep, in rank order, the terms that fire on some labeled (in ``mask``) or sample row the earlier ones miss."""
         covered_labeled: set[int] = set()
         covered_sample: set[int] = set()
@@ -333,46 +338,37 @@ class _Miner:
         return kept
 
     # rendering ----------------------------------------------------------------------------
-    def _counted(self, term: _Term, c: int) -> _Term:
+    def _counted(self, term: Term, c: int) -> Term:
         if not len(self.labels):
             return term
         hits = self._hits(term, self.labeled_texts)
-        return _Term(term.kind, term.value, int((self.labels[hits] == c).sum()), int(hits.sum()))
+        return Term(term.kind, term.value, int((self.labels[hits] == c).sum()), int(hits.sum()))
 
     @staticmethod
-    def _hits(term: _Term, texts: list[str]) -> np.ndarray:
+    def _hits(term: Term, texts: list[str]) -> np.ndarray:
         pattern = re.compile(term.regex)
         return np.fromiter((bool(pattern.search(t)) for t in texts), bool, len(texts))
 
-    def _keyword_candidate(self, c: int, terms: list[_Term], kind: str, priority: int, why: str) -> _Candidate:
-        combined = re.compile(r"(?<!\w)(?:" + "|".join(_phrase_regex(t.value) for t in terms) + r")(?!\w)", re.I)
-        candidate = _Candidate(kind, priority, c)
+    def _keyword_candidate(self, c: int, terms: list[Term], kind: str, priority: int, why: str) -> Candidate:
+        combined = re.compile(r"(?<!\w)(?:" + "|".join(phrase_regex(t.value) for t in terms) + r")(?!\w)", re.I)
+        candidate = Candidate(kind, priority, c)
         self._estimate(candidate, lambda text: bool(combined.search(text)), c)
-        behaviour = _behaviour_note(candidate, self.labels)
-        candidate.source = _render_keywords(self.spec, c, terms, why, behaviour, counted=bool(len(self.labels)))
+        behaviour = behaviour_note(candidate, self.labels)
+        candidate.source = render_keywords(self.spec, c, terms, why, behaviour, counted=bool(len(self.labels)))
         candidate.origin = {"method": kind, "n_terms": len(terms), "n_labeled_rows": len(self.labels)}
         return candidate
 
-    def _pattern_candidate(self, c: int, terms: list[_Term], kind: str, priority: int, why: str) -> _Candidate:
+    def _pattern_candidate(self, c: int, terms: list[Term], kind: str, priority: int, why: str) -> Candidate:
         compiled = [re.compile(t.regex) for t in terms]
-        candidate = _Candidate(kind, priority, c)
+        candidate = Candidate(kind, priority, c)
         self._estimate(candidate, lambda text: any(p.search(text) for p in compiled), c)
-        candidate.source = _render_patterns(self.spec, c, terms, why, _behaviour_note(candidate, self.labels))
+        candidate.source = render_patterns(self.spec, c, terms, why, behaviour_note(candidate, self.labels))
         candidate.origin = {"method": kind, "n_terms": len(terms), "n_labeled_rows": len(self.labels)}
         return candidate
 
-    def _estimate(self, candidate: _Candidate, fires: Callable[[str], bool], c: int) -> None:
+    def _estimate(self, candidate: Candidate, fires: Callable[[str], bool], c: int) -> None:
         candidate.votes_labeled = np.array([c if fires(t) else ABSTAIN for t in self.labeled_texts], dtype=np.int64)
         candidate.votes_sample = np.array([c if fires(t) else ABSTAIN for t in self.sample_texts], dtype=np.int64)
-
-
-def _stratified_folds(labels: np.ndarray, n_folds: int, rng: np.random.Generator) -> np.ndarray:
-    """A fold index per labeled row; each class's rows are dealt over the folds in a random order."""
-    fold = np.empty(len(labels), dtype=np.int64)
-    for c in np.unique(labels):
-        members = np.flatnonzero(labels == c)
-        fold[members] = rng.permutation(len(members)) % n_folds
-    return fold
 
 
 def _tokens(text: str) -> list[str]:
@@ -386,7 +382,7 @@ def _row_features(text: str) -> set[tuple[str, str]]:
     features = {("word", w) for w in words}
     features.update(("phrase", f"{a} {b}") for a, b in zip(tokens, tokens[1:]))
     features.update(("prefix", " ".join(tokens[:k])) for k in range(1, min(_MAX_PREFIX_WORDS, len(tokens)) + 1))
-    features.update(("shape", key) for key, regex in _SHAPE_REGEX.items() if regex.search(text))
+    features.update(("shape", key) for key, regex in SHAPE_REGEX.items() if regex.search(text))
     return features
 
 

@@ -1,49 +1,48 @@
 """Embedding-prototype programs of the offline generator.
 
-:class:`_PrototypeBuilder` writes nearest-prototype programs over MiniLM sentence embeddings.
+:class:`PrototypeBuilder` writes nearest-prototype programs over MiniLM sentence embeddings.
 With enough labels the class prototypes are the normalised mean embeddings of each class's
 labeled rows, and the per-class margins a program needs before it votes are chosen by
 cross-validation on those rows (the smallest margin that reaches a target precision, and the
 margin that maximises the class's net votes); without, the prototypes come from the spec's
 class descriptions, keywords and exemplars, refined on the unlabeled sample rows, and the
 margins are quantiles of the margins of the rows each class wins. The builder also gives the
-mining its :class:`alchemist_core.generators.offline_mining._Verifier`, the classifier's view
+mining its :class:`alchemist_core.generators.offline_mining.Verifier`, the classifier's view
 of the sample rows.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from alchemist_core.generators.offline_mining import _CV_FOLDS, _stratified_folds, _Verifier
-from alchemist_core.generators.offline_render import _behaviour_note, _Candidate, _render_prototypes
+from alchemist_core.generators.offline_mining import CV_FOLDS, Verifier
+from alchemist_core.generators.offline_render import Candidate, behaviour_note, render_prototypes
 from alchemist_core.programs import ABSTAIN
+from alchemist_core.sampling import stratified_folds
 from alchemist_core.spec import TaskSpec
-
-if TYPE_CHECKING:
-    from alchemist_core.generators.offline import OfflineGenerator
 
 # A prototype margin no cosine margin reaches (it is at most 2): the class is never voted.
 _NEVER = 2.0
 
 
-class _PrototypeBuilder:
+class PrototypeBuilder:
     """Nearest-prototype candidates over MiniLM embeddings."""
 
     def __init__(
         self,
-        generator: OfflineGenerator,
         spec: TaskSpec,
         labels: np.ndarray,
         embeddings: dict[str, Any],
         labeled_texts: list[str],
         sample_texts: list[str],
         seed: int,
+        *,
+        prototype_precision: float,
     ):
-        self.g = generator
+        self.prototype_precision = prototype_precision
         self.labeled_texts = labeled_texts  # only for the example comments
         self.sample_texts = sample_texts
         self.spec = spec
@@ -53,27 +52,27 @@ class _PrototypeBuilder:
         self.E_spec = embeddings["spec"]  # per class (n_texts_c, dim)
         self.rng = np.random.default_rng(seed)
         self.summary: dict[str, Any] = {}
-        self.verifier: _Verifier | None = None
+        self.verifier: Verifier | None = None
 
-    def candidates(self) -> list[_Candidate]:
+    def candidates(self) -> list[Candidate]:
         n_classes = self.spec.n_classes
         counts = np.bincount(self.labels, minlength=n_classes) if len(self.labels) else np.zeros(n_classes, int)
         if counts.min() >= 2 and len(self.labels) >= 4 * n_classes:
             return self._from_labels(counts)
         return self._from_spec(counts)
 
-    def _from_labels(self, counts: np.ndarray) -> list[_Candidate]:
+    def _from_labels(self, counts: np.ndarray) -> list[Candidate]:
         n_classes = self.spec.n_classes
         prototypes = _round(_class_means(self.E_labeled, self.labels, n_classes))
         predicted, margins = self._cross_validated()
         correct = predicted == self.labels
         if len(self.E_sample):
-            self.verifier = _Verifier(
+            self.verifier = Verifier(
                 sample_prediction=_margins(self.E_sample, prototypes)[0],
                 recall=np.array([(predicted[self.labels == c] == c).mean() for c in range(n_classes)]),
                 false_rate=np.array([(predicted[self.labels != c] == c).mean() for c in range(n_classes)]),
             )
-        confident = _margins_for_precision(predicted, margins, correct, self.g.prototype_precision, n_classes)
+        confident = _margins_for_precision(predicted, margins, correct, self.prototype_precision, n_classes)
         broad = _margins_for_net_votes(predicted, margins, correct, n_classes)
         self.summary = {
             "source": "labeled rows",
@@ -92,10 +91,10 @@ class _PrototypeBuilder:
                 continue
             votes = margins >= margin[predicted]
             how = (
-                f"MARGINS were chosen by {_CV_FOLDS}-fold cross-validation on the labeled rows, class by class: "
+                f"MARGINS were chosen by {CV_FOLDS}-fold cross-validation on the labeled rows, class by class: "
                 + (
                     f"the smallest margin whose held-out votes for the class were at least "
-                    f"{self.g.prototype_precision:.0%} correct (or, where none was, the most precise margin)"
+                    f"{self.prototype_precision:.0%} correct (or, where none was, the most precise margin)"
                     if kind == "prototype"
                     else "the margin that maximises the class's held-out net votes (a correct vote counts 1, "
                     "a wrong one 1/(number of classes - 1))"
@@ -108,7 +107,7 @@ class _PrototypeBuilder:
             out.append(self._candidate(kind, priority, prototypes, margin, note + " " + how, sizes, examples))
         return out
 
-    def _from_spec(self, counts: np.ndarray) -> list[_Candidate]:
+    def _from_spec(self, counts: np.ndarray) -> list[Candidate]:
         n_classes = self.spec.n_classes
         initial = []
         for c in range(n_classes):
@@ -122,7 +121,7 @@ class _PrototypeBuilder:
             prototypes, refined = _refine_on_sample(prototypes, self.E_sample), True
         prototypes = _round(prototypes)
         if len(self.E_sample):
-            self.verifier = _Verifier(sample_prediction=_margins(self.E_sample, prototypes)[0])
+            self.verifier = Verifier(sample_prediction=_margins(self.E_sample, prototypes)[0])
         reference = self.E_sample if len(self.E_sample) else self.E_labeled
         # No labels to calibrate on: per class, vote on the more confident half (and, broadly,
         # on 80%) of the rows the class wins.
@@ -171,10 +170,10 @@ class _PrototypeBuilder:
     def _cross_validated(self) -> tuple[np.ndarray, np.ndarray]:
         """Held-out (nearest class, margin) of every labeled row, prototypes fit on the other folds."""
         n_classes = self.spec.n_classes
-        fold = _stratified_folds(self.labels, _CV_FOLDS, self.rng)
+        fold = stratified_folds(self.labels, CV_FOLDS, seed=self.rng, carry_over=False)
         predicted = np.zeros(len(self.labels), dtype=np.int64)
         margins = np.zeros(len(self.labels))
-        for k in range(_CV_FOLDS):
+        for k in range(CV_FOLDS):
             test = fold == k
             if not test.any():
                 continue
@@ -194,14 +193,14 @@ class _PrototypeBuilder:
         note: str,
         sizes: list[str],
         examples: list[list[str]],
-    ) -> _Candidate:
-        candidate = _Candidate(kind, priority, None)
+    ) -> Candidate:
+        candidate = Candidate(kind, priority, None)
         for which, E in (("labeled", self.E_labeled), ("sample", self.E_sample)):
             best, margins = _margins(E, prototypes) if len(E) else (np.zeros(0, int), np.zeros(0))
             votes = np.where(margins >= margin[best], best, ABSTAIN).astype(np.int64)
             setattr(candidate, f"votes_{which}", votes)
-        behaviour = _behaviour_note(candidate, self.labels)
-        candidate.source = _render_prototypes(self.spec, prototypes, margin, note, behaviour, sizes, examples)
+        behaviour = behaviour_note(candidate, self.labels)
+        candidate.source = render_prototypes(self.spec, prototypes, margin, note, behaviour, sizes, examples)
         candidate.origin = {"method": kind, "margins": margin.tolist(), "n_labeled_rows": len(self.labels)}
         return candidate
 

@@ -4,7 +4,7 @@ The functions here write the Python source of each kind of program the offline g
 produces (keyword lists, regex patterns and MiniLM nearest-prototype programs): the docstring
 that says what the program does, where its rules came from and how it behaved on the rows at
 hand, the constants and a short ``label``. User text (class names, keywords, example rows) is
-made safe for docstrings, comments and string literals on the way. :class:`_Candidate` is a
+made safe for docstrings, comments and string literals on the way. :class:`Candidate` is a
 program before rendering, as the mining (:mod:`alchemist_core.generators.offline_mining`)
 and the prototype fitting (:mod:`alchemist_core.generators.offline_prototypes`) build it.
 """
@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from alchemist_core.generators.offline_terms import _Term
+from alchemist_core.generators.offline_terms import Term
 from alchemist_core.programs import ABSTAIN
 from alchemist_core.spec import TaskSpec
 
 
 @dataclass
-class _Candidate:
+class Candidate:
     """A program before rendering: what it votes and how, plus its estimated behaviour."""
 
     kind: str  # short slug used in the program name
@@ -37,11 +37,11 @@ class _Candidate:
     origin: dict[str, Any] = field(default_factory=dict)
 
 
-def _text_field(spec: TaskSpec) -> str:
+def text_field_of(spec: TaskSpec) -> str:
     return "text" if "text" in spec.input_fields else spec.input_fields[0]
 
 
-def _slug(name: str, index: int, limit: int = 24) -> str:
+def class_slug(name: str, index: int, limit: int = 24) -> str:
     """A class name as lower_case ASCII for program names (``class<index>`` when nothing is left)."""
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "_", ascii_name.lower()).strip("_")[:limit].strip("_")
@@ -50,7 +50,7 @@ def _slug(name: str, index: int, limit: int = 24) -> str:
 
 def _constant(name: str, index: int) -> str:
     """A class name as an UPPER_CASE Python constant name."""
-    slug = _slug(name, index, limit=40).upper()
+    slug = class_slug(name, index, limit=40).upper()
     return slug if slug[0].isalpha() and slug not in _RESERVED else f"CLASS_{slug}"
 
 
@@ -70,7 +70,7 @@ def _literal(text: str) -> str:
     return repr(text)
 
 
-def _behaviour_note(candidate: _Candidate, labels: np.ndarray) -> str:
+def behaviour_note(candidate: Candidate, labels: np.ndarray) -> str:
     parts = []
     if len(labels):
         voted = candidate.votes_labeled != ABSTAIN
@@ -99,7 +99,7 @@ _HEADER = "Written by Alchemist's offline generator (no LLM)."
 _RESERVED = frozenset({"ABSTAIN", "TERMS", "PATTERN", "PATTERNS", "FEATURES", "MARGINS", "PROTOTYPES"})
 
 
-def _render_keywords(spec: TaskSpec, c: int, terms: list[_Term], why: str, behaviour: str, *, counted: bool) -> str:
+def render_keywords(spec: TaskSpec, c: int, terms: list[Term], why: str, behaviour: str, *, counted: bool) -> str:
     class_name = spec.class_names[c]
     constant = _constant(class_name, c)
     counted_terms = "1 word or phrase" if len(terms) == 1 else f"{len(terms)} words and phrases"
@@ -129,7 +129,7 @@ def _render_keywords(spec: TaskSpec, c: int, terms: list[_Term], why: str, behav
         "",
         "",
         "def label(x):",
-        f"    text = x.get({_literal(_text_field(spec))})",
+        f"    text = x.get({_literal(text_field_of(spec))})",
         "    if not isinstance(text, str):",
         "        return ABSTAIN",
         "    if PATTERN.search(text):",
@@ -140,7 +140,7 @@ def _render_keywords(spec: TaskSpec, c: int, terms: list[_Term], why: str, behav
     return "\n".join(lines)
 
 
-def _render_patterns(spec: TaskSpec, c: int, terms: list[_Term], why: str, behaviour: str) -> str:
+def render_patterns(spec: TaskSpec, c: int, terms: list[Term], why: str, behaviour: str) -> str:
     class_name = spec.class_names[c]
     constant = _constant(class_name, c)
     counted_terms = "1 text pattern" if len(terms) == 1 else f"{len(terms)} text patterns"
@@ -169,7 +169,7 @@ def _render_patterns(spec: TaskSpec, c: int, terms: list[_Term], why: str, behav
         "",
         "",
         "def label(x):",
-        f"    text = x.get({_literal(_text_field(spec))})",
+        f"    text = x.get({_literal(text_field_of(spec))})",
         "    if not isinstance(text, str):",
         "        return ABSTAIN",
         "    for meaning, pattern in PATTERNS:",
@@ -181,7 +181,7 @@ def _render_patterns(spec: TaskSpec, c: int, terms: list[_Term], why: str, behav
     return "\n".join(lines)
 
 
-def _render_prototypes(
+def render_prototypes(
     spec: TaskSpec,
     prototypes: np.ndarray,
     margins: np.ndarray,

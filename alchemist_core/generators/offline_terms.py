@@ -1,6 +1,6 @@
 """Rules of the offline generator's keyword and regex programs.
 
-A rule (:class:`_Term`) is a word, a phrase, the opening words of a text, a generic shape of
+A rule (:class:`Term`) is a word, a phrase, the opening words of a text, a generic shape of
 text (a link, a number, money, an all-caps word, ...) or a keyword of the task spec, with the
 labeled counts that support it. This module holds the table of text shapes and the regex each
 kind of rule is matched and written with, shared by the mining
@@ -35,12 +35,12 @@ _SHAPES: tuple[tuple[str, str, str], ...] = (
     ("long", "has at least 30 words", r"^\W*(?:\w+\W+){29}\w"),
     ("very_long", "has at least 100 words", r"^\W*(?:\w+\W+){99}\w"),
 )
-_SHAPE_REGEX = {key: re.compile(regex) for key, _, regex in _SHAPES}
+SHAPE_REGEX = {key: re.compile(regex) for key, _, regex in _SHAPES}
 _SHAPE_INFO = {key: (meaning, regex) for key, meaning, regex in _SHAPES}
 
 
 @dataclass(frozen=True)
-class _Term:
+class Term:
     """One mined or given rule: a word, phrase, opening or shape, with its labeled counts."""
 
     kind: str  # "word" | "phrase" | "prefix" | "shape" | "keyword"
@@ -54,7 +54,7 @@ class _Term:
             return _SHAPE_INFO[self.value][1]
         if self.kind == "prefix":
             return r"(?i)^\W*" + r"\W+".join(re.escape(w) for w in self.value.split(" ")) + r"(?!\w)"
-        return r"(?i)(?<!\w)" + _phrase_regex(self.value) + r"(?!\w)"
+        return r"(?i)(?<!\w)" + phrase_regex(self.value) + r"(?!\w)"
 
     @property
     def meaning(self) -> str:
@@ -63,6 +63,6 @@ class _Term:
         return f"starts with '{self.value}'"
 
 
-def _phrase_regex(phrase: str) -> str:
+def phrase_regex(phrase: str) -> str:
     """A keyword or phrase as a regex: escaped, with any run of spaces matching any non-word run."""
     return r"\W+".join(re.escape(part) for part in phrase.split())

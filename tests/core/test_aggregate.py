@@ -16,7 +16,6 @@ from alchemist_core.aggregate import (
     estimate_class_balance,
     make_label_model,
     probs_to_preds,
-    stratified_folds,
 )
 from alchemist_core.evaluate import accuracy
 from alchemist_core.synthetic import make_synthetic_votes
@@ -249,17 +248,6 @@ def test_make_label_model_errors_name_the_choices():
 def test_make_label_model_passes_seed_only_where_used():
     assert make_label_model("snorkel", 2, seed=42).seed == 42
     assert not hasattr(make_label_model("majority", 2, seed=42), "seed")
-
-
-def test_stratified_folds_spread_every_class():
-    y = np.array([0] * 10 + [1] * 5 + [2] * 2)
-    folds = stratified_folds(y, 5, seed=0)
-    assert np.array_equal(folds, stratified_folds(y, 5, seed=0))
-    for c in (0, 1):
-        assert np.bincount(folds[y == c], minlength=5).tolist() == [len(y[y == c]) // 5] * 5
-    assert len(set(folds[y == 2].tolist())) == 2
-    with pytest.raises(ValueError, match="n_folds >= 2"):
-        stratified_folds(y, 1, seed=0)
 
 
 # --- probs_to_preds ------------------------------------------------------------------------

@@ -9,15 +9,8 @@ from hypothesis import strategies as st
 
 from alchemist_core import InputError, LabelingProgram, ProgramSet
 from alchemist_core import apply
-from alchemist_core.apply import (
-    PartitionLabels,
-    ProgramFaults,
-    ValidationReport,
-    label_partition,
-    merge_faults,
-    validate_program,
-)
-from alchemist_core.sandbox import SandboxLimits
+from alchemist_core.apply import ValidationReport, label_partition, validate_program
+from alchemist_core.sandbox import PartitionLabels, SandboxLimits
 
 FAST = SandboxLimits(program_seconds=0.5)
 
@@ -133,24 +126,10 @@ def test_labeling_a_concatenation_equals_concatenating_the_labels(first, second)
         pd.DataFrame({"text": first + second}, dtype=object), programs, 3, fields=["text"], limits=FAST
     )
     np.testing.assert_array_equal(whole.L, np.concatenate([left.L, right.L]))
-    merged = merge_faults([left.faults, right.faults])
     for name in programs.names:
-        assert merged[name].n_errors == whole.faults[name].n_errors
-        assert merged[name].n_invalid == whole.faults[name].n_invalid
+        assert left.faults[name].n_errors + right.faults[name].n_errors == whole.faults[name].n_errors
+        assert left.faults[name].n_invalid + right.faults[name].n_invalid == whole.faults[name].n_invalid
     assert set(np.unique(whole.L)) <= {-1, 0, 1, 2}
-
-
-def test_merge_faults_adds_counts_and_keeps_the_first_messages():
-    a = ProgramFaults(2, 0, False, None, "row 1: KeyError: 'x'", 0.5)
-    b = ProgramFaults(1, 3, True, None, "row 0: ValueError", 1.0, first_invalid="row 2: returned 'a'")
-    c = ProgramFaults(0, 0, False, "killed its worker process: exited with status 3", None, 0.0)
-    merged = merge_faults([{"p": a, "q": c}, {"p": b}, {"p": c}])
-    assert merged["p"] == ProgramFaults(
-        3, 3, True, "killed its worker process: exited with status 3", "row 1: KeyError: 'x'", 1.5,
-        first_invalid="row 2: returned 'a'",
-    )  # fmt: skip
-    assert merged["q"] == c
-    assert merge_faults([]) == {}
 
 
 SAMPLE = [{"text": "free money"}, {"text": "a song"}, {"text": "hello"}, {"text": "free song"}]

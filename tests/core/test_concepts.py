@@ -3,13 +3,13 @@ import json
 import pytest
 import yaml
 
+from alchemist_core.concept_request import request_concepts
 from alchemist_core.concepts import (
     ConceptSet,
     load_concept_file,
     load_concepts,
     parse_concept_reply,
     parse_concepts,
-    request_concepts,
     save_concepts,
 )
 from alchemist_core.errors import InputError

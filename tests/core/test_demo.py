@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from alchemist_core.demo import DEMO_CLASSES, DEMO_SPEC_NAME, DEMO_SPLITS, demo_table, make_demo_dataset
-from alchemist_core.ingest import ingest_dataset, read_gold, read_shard
+from alchemist_core.ingest import ingest_dataset, read_gold
 from alchemist_core.spec import load_spec
 from alchemist_core.storage import open_storage
 
@@ -73,7 +73,7 @@ def test_loads_with_the_demo_spec(tmp_path):
         row_ids, labels = read_gold(storage, split)
         assert info.n_gold == info.n_rows
         assert [DEMO_CLASSES[i] for i in labels] == [expected[r] for r in row_ids]
-        assert read_shard(storage, info.shards[0]).column_names == ["row_id", "text"]
+        assert storage.read_table(info.shards[0]).column_names == ["row_id", "text"]
 
 
 def test_rejects_a_non_positive_row_count(tmp_path):

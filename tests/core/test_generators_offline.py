@@ -368,7 +368,7 @@ def test_bad_labeled_rows():
 def test_youtube_valid_programs_cover_and_label_train():
     from alchemist_core.features import encode_texts
     from alchemist_core.spec import load_spec
-    from alchemist_core.wrench import read_wrench_split
+    from tests.core.wrench_protocol import read_wrench_split
 
     folder = SHARED_DATA / "wrench" / "youtube"
     if not folder.is_dir():

@@ -16,7 +16,6 @@ from alchemist_core.ingest import (
     ingest_dataset,
     load_dataset_manifest,
     read_gold,
-    read_shard,
     read_weak_labels,
 )
 from alchemist_core.storage import open_storage
@@ -49,7 +48,7 @@ def write_jsonl(path: Path, rows=ROWS) -> Path:
 
 
 def all_rows(storage, manifest, split="train"):
-    return pa.concat_tables([read_shard(storage, s) for s in manifest.splits[split].shards]).to_pylist()
+    return pa.concat_tables([storage.read_table(s) for s in manifest.splits[split].shards]).to_pylist()
 
 
 def ingest(tmp_path, source, folder="ds", **options):
@@ -74,7 +73,7 @@ def test_csv_round_trip_keeps_ids_text_and_maps_label_names(tmp_path):
     assert manifest.splits["train"].n_gold == 4 and manifest.splits["train"].has_gold
     assert read_weak_labels(storage, "train") is None
     # The gold label is never in a shard, whatever columns are asked for.
-    assert read_shard(storage, manifest.splits["train"].shards[0]).column_names == ["row_id", "text"]
+    assert storage.read_table(manifest.splits["train"].shards[0]).column_names == ["row_id", "text"]
 
 
 def test_jsonl_round_trip_gives_positional_ids_and_keeps_nulls(tmp_path):
@@ -107,7 +106,7 @@ def test_parquet_file_keeps_column_types(tmp_path):
     pq.write_table(table, tmp_path / "reviews.parquet")
     storage, manifest = ingest(tmp_path, tmp_path / "reviews.parquet", fields=["text", "stars"])
 
-    shard = read_shard(storage, manifest.splits["train"].shards[0])
+    shard = storage.read_table(manifest.splits["train"].shards[0])
     assert shard.schema.field("stars").type == pa.int64()
     assert shard.column("stars").to_pylist() == [1, 5, None]
     assert read_gold(storage, "train")[1].tolist() == [0, 1, 1]

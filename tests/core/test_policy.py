@@ -4,7 +4,7 @@ import pytest
 
 from alchemist_core import LabelingProgram, ProgramPolicyError
 from alchemist_core import policy
-from alchemist_core.policy import ALLOWED_IMPORTS, MAX_SOURCE_BYTES, check_program, ensure_program_allowed
+from alchemist_core.policy import ALLOWED_IMPORTS, MAX_SOURCE_BYTES, check_program
 
 KEYWORD_PROGRAM = '''\
 """Spam when the comment asks to subscribe or links out."""
@@ -32,7 +32,6 @@ def _wrap(body: str) -> str:
 
 def test_keyword_and_regex_program_is_allowed():
     assert check_program(KEYWORD_PROGRAM) == []
-    ensure_program_allowed(LabelingProgram("p_keywords", KEYWORD_PROGRAM))
 
 
 @pytest.mark.parametrize(
@@ -151,13 +150,13 @@ def test_non_string_source_is_a_violation_not_a_crash():
     assert check_program(b"def label(x): return 1") == ["expected the program source as str, got bytes"]
 
 
-def test_ensure_program_allowed_raises_with_every_violation():
+def test_every_violation_is_listed_and_a_policy_error_names_them_all():
     program = LabelingProgram("p_os", "import os\ndef label(x):\n    return open('f')\n")
-    with pytest.raises(ProgramPolicyError) as caught:
-        ensure_program_allowed(program)
-    assert caught.value.name == "p_os"
-    assert len(caught.value.violations) == 2
-    assert "program 'p_os' breaks the sandbox policy" in str(caught.value)
+    violations = check_program(program.source, name=program.name)
+    assert len(violations) == 2
+    error = ProgramPolicyError(program.name, violations)
+    assert error.name == "p_os" and error.violations == violations
+    assert "program 'p_os' breaks the sandbox policy" in str(error)
 
 
 def test_allow_list_is_the_documented_one():

@@ -13,7 +13,7 @@ import pytest
 from alchemist_core.aggregate import SnorkelLabelModel, probs_to_preds
 from alchemist_core.errors import InputError
 from alchemist_core.evaluate import classification_metrics
-from alchemist_core.wrench import read_wrench_split, wrench_majority_vote_metrics
+from tests.core.wrench_protocol import read_wrench_split, wrench_majority_vote_metrics
 
 WRENCH = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "wrench"
 

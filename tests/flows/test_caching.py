@@ -24,8 +24,6 @@ def _run(config):
 
 
 def test_only_what_depends_on_a_change_is_recomputed(prefect_harness, small_demo_csv, quick_library, tmp_path, monkeypatch):
-    import flows.label_dataset as module
-
     root = tmp_path / "runs"
     config = load_config(overrides=small_settings(str(root), small_demo_csv, quick_library, **{"student.enabled": False}))
     first, states = _run(config)
@@ -49,12 +47,18 @@ def test_only_what_depends_on_a_change_is_recomputed(prefect_harness, small_demo
     assert len(after) == len(before) + 5  # the edited program, once per shard
     assert edited["run_id"] == first["run_id"]
 
-    # The code that runs programs changed: every program runs again; their votes are the
-    # same, so the label model and everything after it come from the cache.
-    real = module.core_digest
-    monkeypatch.setattr(module, "core_digest", lambda *names: real(*names) + ("+edited" if names == module.APPLY_CORE else ""))
+    # The code that runs programs changed (the sandbox worker): generation validates programs
+    # in the sandbox, so it runs again, and writes the same program set; every program runs
+    # again; their votes are the same, so the label model and everything after it come from
+    # the cache.
+    import alchemist_core.digest as digest
+
+    real = digest.source_bytes
+    edited_worker = "alchemist_core.sandbox_worker"
+    monkeypatch.setattr(digest, "source_bytes", lambda name: real(name) + (b"\n# edited\n" if name == edited_worker else b""))
     recoded, states = _run(config)
-    assert states["generate-programs"] == {"Cached"} and states["apply-programs"] == {"Completed"}
+    assert states["generate-programs"] == {"Completed"} and states["apply-programs"] == {"Completed"}
+    assert states["curate-programs"] == {"Cached"}
     assert states["fit-label-model"] == {"Cached"} and states["predict-labels"] == {"Cached"}
     assert len(_vote_cache(root)) == len(after) + 25
     assert recoded["metrics"] == edited["metrics"]

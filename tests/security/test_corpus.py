@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from alchemist_core.apply import PartitionLabels, label_partition
+from alchemist_core.apply import label_partition
+from alchemist_core.sandbox import PartitionLabels
 from alchemist_core.policy import check_program
 from alchemist_core.programs import ABSTAIN
 from alchemist_core.sandbox import SandboxLimits

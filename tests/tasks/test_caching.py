@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alchemist_core.config import GeneratorConfig
+from alchemist_core.refs import DatasetRef
 from tasks.caching import ContentInputs, artifact_key, content_policy, reference_identity, result_storage
 from tasks.generate import GeneratorSources, files_digest
 
@@ -39,14 +41,14 @@ def test_generator_sources_follow_the_library_content(tmp_path):
     library.mkdir()
     (library / "a.py").write_text("def label(x):\n    return 0\n")
     policy = GeneratorSources()
-    generator = {"kind": "library", "library_path": str(library)}
+    generator = GeneratorConfig(kind="library", library_path=str(library))
     before = _key(policy, generator=generator)
     assert before == _key(policy, generator=generator)
     (library / "a.py").write_text("def label(x):\n    return 1\n")
     assert _key(policy, generator=generator) != before
     (library / "b.py").write_text("def label(x):\n    return -1\n")
     assert files_digest([str(library)]) == _key(policy, generator=generator)
-    assert _key(policy, generator={"kind": "offline", "library_path": str(library)}) is None
+    assert _key(policy, generator=GeneratorConfig(kind="offline", library_path=str(library))) is None
 
 
 def test_local_result_storage_lives_under_the_storage_root(tmp_path):
@@ -57,3 +59,28 @@ def test_artifact_keys_are_lowercase_letters_digits_and_dashes():
     assert artifact_key("Demo_Spec", "label model") == "demo-spec-label-model"
     assert artifact_key("relabel", "sms.v2", "programs") == "relabel-sms-v2-programs"
     assert artifact_key("--", "") == "alchemist"
+
+
+def test_typed_references_count_by_their_identity(tmp_path):
+    from alchemist_core.ingest import DatasetManifest, SplitInfo
+    from alchemist_core.refs import Splits, VoteSet
+
+    manifest = DatasetManifest(
+        name="x", digest="ab" * 32, fields=("text",), splits={"train": SplitInfo(n_rows=3, shards=("s0",), shard_digests=("d0",), has_gold=False, n_gold=0)},
+        class_names=None, source="/tmp/x.csv", format="csv",
+    )
+    dataset = DatasetRef(root="/r/datasets/ab", digest="ab" * 32, manifest=manifest, fields=("text",), splits=Splits())
+    moved = dataset.model_copy(update={"manifest": DatasetManifest(**{**manifest.__dict__, "source": "/elsewhere/x.csv"})})
+    assert reference_identity(dataset) == reference_identity(moved)
+    assert reference_identity(dataset) != reference_identity(dataset.model_copy(update={"fields": ("text", "title")}))
+    votes = VoteSet(shards={"train": ("/run/votes/train/s0",)}, programs=("a", "b"), active=("a", "b"), digest="1" * 64)
+    slower = votes.model_copy(update={"faults": {"a": {"seconds": 9.0}}, "computed": {"a": 1}})
+    policy = ContentInputs()
+    assert _key(policy, votes=votes) == _key(policy, votes=slower)
+    assert _key(policy, votes=votes) != _key(policy, votes=votes.model_copy(update={"active": ("a",)}))
+    # Settings count but where the run executes (storage, Dask) does not.
+    from alchemist_core.config import RunConfig
+
+    config = RunConfig()
+    assert _key(policy, config=config) == _key(policy, config=config.model_copy(update={"storage": "s3://b/p"}))
+    assert _key(policy, config=config) != _key(policy, config=config.model_copy(update={"seed": 1}))

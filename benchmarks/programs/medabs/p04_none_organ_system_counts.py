@@ -1,5 +1,4 @@
 # prompt: alchemist prompt --spec medabs --kind none
-import re
 
 LEXICON = {
     0: ["cancer", "tumor", "tumour", "neoplasm", "carcinoma", "sarcoma", "lymphoma", "leukemia",

@@ -11,7 +11,6 @@
 #        located, what river, what mountain
 #   NUM: how many, how much, how long, how far, how old, when, what year, what date,
 #        population of, distance, temperature, percentage, cost, price
-import re
 
 DESC, ENTY, HUM, ABBR, LOC, NUM = 0, 1, 2, 3, 4, 5
 

@@ -1,4 +1,8 @@
-"""WRENCH benchmark splits and WRENCH's majority-vote evaluation protocol.
+"""WRENCH benchmark splits and WRENCH's majority-vote evaluation protocol, for the tests.
+
+The pipeline reads WRENCH folders through :mod:`alchemist_core.ingest`; the tests use this
+reader, in the file's row order, to check that Alchemist's majority vote and metrics reproduce
+WRENCH's published numbers.
 
 A WRENCH split file (``train.json``, ``valid.json``, ``test.json``) is one JSON object mapping
 a string id to ``{"data": {...}, "label": int, "weak_labels": [int, ...]}``, where
