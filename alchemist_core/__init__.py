@@ -25,7 +25,7 @@ from alchemist_core.errors import (  # noqa: E402
     ProgramPolicyError,
     StorageError,
 )
-from alchemist_core.programs import ABSTAIN, LabelingProgram, ProgramSet  # noqa: E402
+from alchemist_core.programs.program_set import ABSTAIN, LabelingProgram, ProgramSet  # noqa: E402
 
 __version__ = "0.1.0"
 

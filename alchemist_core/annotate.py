@@ -16,6 +16,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from alchemist_core.errors import InputError
+from alchemist_core.generators.prompts import (
+    AnnotationReplyError,
+    annotate_messages,
+    parse_annotation_reply,
+)
 from alchemist_core.llm.client import ChatRequest, LLMClient
 from alchemist_core.llm.pricing import (
     CostEstimate,
@@ -23,8 +28,7 @@ from alchemist_core.llm.pricing import (
     estimate_message_tokens,
     estimate_reply_tokens,
 )
-from alchemist_core.programs import ABSTAIN
-from alchemist_core.prompts import AnnotationReplyError, annotate_messages, parse_annotation_reply
+from alchemist_core.programs.program_set import ABSTAIN
 from alchemist_core.spec import TaskSpec
 
 logger = logging.getLogger(__name__)

@@ -14,9 +14,9 @@ from typing import Any, Mapping
 import numpy as np
 import pyarrow as pa
 
-from alchemist_core.evaluate import classification_metrics
-from alchemist_core.ingest import DatasetManifest, read_gold
-from alchemist_core.storage import Storage
+from alchemist_core.data.ingest import DatasetManifest, read_gold
+from alchemist_core.data.storage import Storage
+from alchemist_core.report.metrics import classification_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +50,8 @@ def annotate_baseline(
     rows that have gold labels, student metrics), also written to ``annotation/metrics.json``.
     """
     from alchemist_core.annotate import annotate_rows
-    from alchemist_core.pseudolabels import pseudolabel_table
-    from alchemist_core.training import distill_and_predict
+    from alchemist_core.labelmodel.pseudolabels import pseudolabel_table
+    from alchemist_core.students.training import distill_and_predict
 
     splits = {"train": settings["data"]["train_split"], "valid": settings["data"]["valid_split"], "test": settings["data"]["test_split"]}
     fields = list(settings["data"].get("fields") or spec.input_fields)
@@ -111,8 +111,8 @@ def annotate_baseline(
 
 def program_label_quality(run: Storage, data: Storage, train_split: str, n_classes: int) -> dict[str, Any] | None:
     """Accuracy of the programs' pseudolabels on the training rows with gold labels (all rows scored)."""
-    from alchemist_core.aggregate import probs_to_preds
-    from alchemist_core.pseudolabels import table_posterior
+    from alchemist_core.labelmodel.aggregate import probs_to_preds
+    from alchemist_core.labelmodel.pseudolabels import table_posterior
 
     folder = run.child("labels", train_split)
     names = folder.list(suffix=".parquet")

@@ -36,8 +36,8 @@ from typing import Any, Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from alchemist_core.data.storage import Storage
 from alchemist_core.errors import InputError, StorageError
-from alchemist_core.storage import Storage
 
 CACHE_AREAS: dict[str, tuple[str, ...]] = {
     "votes": ("cache", "votes"),

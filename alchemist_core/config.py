@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from alchemist_core.digest import digest_json
 from alchemist_core.errors import InputError
 
-
 # Settings that say where and how a run executes, not what it computes.
 EXECUTION_ONLY = frozenset({"run_id", "storage", "dask"})
 
@@ -58,26 +57,31 @@ class DataConfig(_Section):
     def _fractions(cls, fractions: list[float] | None) -> list[float] | None:
         if fractions is None:
             return None
-        from alchemist_core.carve import check_fractions
+        from alchemist_core.data.carve import check_fractions
 
         return list(check_fractions(fractions))  # raises InputError (a ValueError) naming what is wrong
 
 
-class OpenAIConfig(_Section):
-    """An OpenAI-compatible endpoint. The key is read from the environment variable ``api_key_env``."""
+class LLMConfig(_Section):
+    """An OpenAI-compatible endpoint, for text and images alike; the key comes from the environment variable ``api_key_env``."""
 
     base_url: str | None = Field(None, description="Endpoint base URL (e.g. http://127.0.0.1:8000/v1 for vLLM); OpenAI when empty")
     model: str = "gpt-4o-mini"
-    supplement_model: str | None = Field(None, description="Model writing supplementary information; the code model when empty")
     api_key_env: str = "OPENAI_API_KEY"
-    supplement_kinds: list[str] = Field(default_factory=lambda: ["none", "description", "exemplars", "keywords", "rules"])
-    max_repairs: int = Field(2, ge=0)
     timeout: float = Field(60.0, gt=0)
     max_retries: int = Field(4, ge=0)
     max_concurrency: int = Field(4, ge=1)
     temperature: float = 0.7
-    max_tokens: int = 1000
+    max_tokens: int = Field(1500, ge=1)
     refresh: bool = Field(False, description="Ignore cached replies and sample again")
+
+
+class OpenAIConfig(LLMConfig):
+    """The LLM program generator: its endpoint (every :class:`LLMConfig` key) and how programs are asked for."""
+
+    supplement_model: str | None = Field(None, description="Model writing supplementary information; the code model when empty")
+    supplement_kinds: list[str] = Field(default_factory=lambda: ["none", "description", "exemplars", "keywords", "rules"])
+    max_repairs: int = Field(2, ge=0)
     documents: list[str] = Field(default_factory=list, description="User documents to retrieve supplementary information from")
 
 
@@ -93,7 +97,7 @@ class GeneratorConfig(_Section):
     sample_rows: int = Field(500, ge=10, description="Unlabeled rows used for smoke runs and duplicate detection")
 
 
-class SandboxSettings(_Section):
+class SandboxConfig(_Section):
     """Limits for running untrusted programs."""
 
     program_seconds: float = Field(30.0, gt=0, description="Wall-clock budget per program per shard")
@@ -117,7 +121,7 @@ class LabelModelConfig(_Section):
     max_fit_rows: int = Field(200_000, ge=100, description="The label model is fitted on a seeded sample of at most this many training rows")
 
 
-class StudentSettings(_Section):
+class StudentConfig(_Section):
     """The distilled student."""
 
     enabled: bool = True
@@ -152,14 +156,14 @@ class StudentSettings(_Section):
             return None
         if not names:
             raise ValueError("expected at least one 'model/features/rows' name, or no candidates for the default grid")
-        from alchemist_core.training import StudentChoice
+        from alchemist_core.students.training import StudentChoice
 
         for name in names:
             StudentChoice.parse(name)  # raises InputError (a ValueError) naming what is wrong
         return names
 
 
-class SelectionSettings(_Section):
+class SelectionConfig(_Section):
     """How every choice is made on the labeled valid rows: out of fold (see alchemist_core.selection)."""
 
     n_folds: int = Field(
@@ -177,7 +181,7 @@ class SelectionSettings(_Section):
     )
 
 
-class DaskSettings(_Section):
+class DaskConfig(_Section):
     """Where programs run."""
 
     address: str | None = Field(None, description="tcp://host:port of a Dask scheduler; 'synchronous' runs in-process; empty starts a LocalCluster")
@@ -191,11 +195,11 @@ class RunConfig(_Section):
     spec: str = Field("demo", description="Task spec YAML path, or the name of a shipped spec")
     data: DataConfig = Field(default_factory=DataConfig)
     generator: GeneratorConfig = Field(default_factory=GeneratorConfig)
-    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     label_model: LabelModelConfig = Field(default_factory=LabelModelConfig)
-    student: StudentSettings = Field(default_factory=StudentSettings)
-    selection: SelectionSettings = Field(default_factory=SelectionSettings)
-    dask: DaskSettings = Field(default_factory=DaskSettings)
+    student: StudentConfig = Field(default_factory=StudentConfig)
+    selection: SelectionConfig = Field(default_factory=SelectionConfig)
+    dask: DaskConfig = Field(default_factory=DaskConfig)
     storage: str = Field("./alchemist-runs", description="Artifact root: a local folder or s3://bucket/prefix")
     run_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description="Run folder name; derived from the config when empty")
     seed: int = 0
@@ -208,7 +212,7 @@ class RunConfig(_Section):
         return digest_json(payload)
 
 
-def load_settings(model: type[BaseModel], path: str | Path | None = None, overrides: dict[str, Any] | None = None, *, what: str = "config"):
+def load_config_model(model: type[BaseModel], path: str | Path | None = None, overrides: dict[str, Any] | None = None, *, what: str = "config"):
     """Validate ``model`` from a YAML file (or defaults) with dotted ``overrides`` applied.
 
     Overrides whose value is ``None`` are skipped (an unset command-line flag). Errors name
@@ -249,4 +253,4 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     >>> load_config(overrides={"generator.kind": "offline", "seed": 3}).seed
     3
     """
-    return load_settings(RunConfig, path, overrides, what="run config")
+    return load_config_model(RunConfig, path, overrides, what="run config")

@@ -38,15 +38,26 @@ def combine(*parts: str) -> str:
 
 # NB: CPython 3.11's AST constructor keeps its recursion depth per interpreter, not per
 # thread, so two threads parsing at once can fail with "AST constructor recursion depth
-# mismatch" (tasks run in Prefect's thread pool). Every parse in the process (program source,
-# the policy check, the code digests of cached tasks) takes this lock.
-AST_LOCK = threading.Lock()
+# mismatch" (tasks run in Prefect's thread pool). Every parse in alchemist_core (program
+# source, the policy check, the code digests of cached tasks, numpy's .npy header reads)
+# takes this lock; a parse elsewhere in the process (``inspect.signature`` of a builtin, which
+# Prefect calls from every task thread) can still collide with one, so a parse that fails
+# that way is tried again.
+AST_LOCK = threading.RLock()
+_AST_RACE = "AST constructor recursion depth mismatch"
+_AST_TRIES = 5
 
 
 def parse_python(source: str | bytes, filename: str = "<unknown>") -> ast.Module:
-    """``ast.parse`` of ``source``, one thread at a time."""
-    with AST_LOCK:
-        return ast.parse(source, filename=filename)
+    """``ast.parse`` of ``source``, one thread at a time, again if another thread's parse collided with it."""
+    for attempt in range(_AST_TRIES):
+        with AST_LOCK:
+            try:
+                return ast.parse(source, filename=filename)
+            except SystemError as error:
+                if _AST_RACE not in str(error) or attempt == _AST_TRIES - 1:
+                    raise
+    raise AssertionError("unreachable")
 
 
 PACKAGE = "alchemist_core"
@@ -114,7 +125,7 @@ def module_closure(modules: Iterable[str]) -> tuple[str, ...]:
 
     Examples
     --------
-    >>> "alchemist_core.digest" in module_closure(["alchemist_core.programs"])
+    >>> "alchemist_core.digest" in module_closure(["alchemist_core.programs.program_set"])
     True
     """
     seen: set[str] = set()

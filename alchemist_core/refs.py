@@ -13,10 +13,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from alchemist_core.data.ingest import DatasetManifest
+from alchemist_core.data.storage import Storage, open_storage
 from alchemist_core.digest import combine
-from alchemist_core.ingest import DatasetManifest
 from alchemist_core.spec import TaskSpec
-from alchemist_core.storage import Storage, open_storage
 
 FaultTotals = dict[str, Any]
 """Per program: ``n_errors``, ``n_invalid``, ``timed_out``, ``quarantined``, ``first_error``, ``seconds``."""
@@ -282,7 +282,7 @@ class SourceRun(Reference):
     spec: TaskSpec
     fields: tuple[str, ...]
     sandbox: Any
-    """The :class:`~alchemist_core.config.SandboxSettings` the programs run under."""
+    """The :class:`~alchemist_core.config.SandboxConfig` the programs run under."""
     programs: ProgramSetRef
     label_model: LabelModelRef
     student: StudentRef | None = None
@@ -303,7 +303,7 @@ class ImageDatasetRef(Reference):
     root: str
     digest: str
     dataset: Any
-    """The :class:`~alchemist_core.images.ImageDataset`: its manifest and what ingest skipped."""
+    """The :class:`~alchemist_core.images.dataset.ImageDataset`: its manifest and what ingest skipped."""
     splits: Splits
     demo: bool = False
 

@@ -16,11 +16,11 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
-from alchemist_core.config import DaskSettings, DataConfig, SandboxSettings
+from alchemist_core.config import DaskConfig, DataConfig, SandboxConfig
+from alchemist_core.data.storage import Storage
 from alchemist_core.digest import combine, digest_json, sha256_bytes
 from alchemist_core.errors import InputError
 from alchemist_core.refs import SourceRun, StudentRef, VoteSet
-from alchemist_core.storage import Storage
 
 REQUIRED_FILES = (("spec.json",), ("programs", "manifest.json"), ("label_model", "model.pkl"), ("label_model", "summary.json"))
 
@@ -35,10 +35,10 @@ class RelabelConfig(BaseModel):
     )
     data: DataConfig = Field(default_factory=DataConfig, description="The new data")
     student: bool = Field(True, description="Also predict with the source run's student, when it has one")
-    sandbox: SandboxSettings | None = Field(
+    sandbox: SandboxConfig | None = Field(
         None, description="Time and memory limits of the programs; the source run's when empty (so its cached votes apply)"
     )
-    dask: DaskSettings = Field(default_factory=DaskSettings)
+    dask: DaskConfig = Field(default_factory=DaskConfig)
     storage: str = Field("./alchemist-runs", description="Artifact root of the new run: a local folder or s3://bucket/prefix")
     run_id: str | None = Field(
         None, pattern=r"^[A-Za-z0-9_.-]+$", description="Run folder name; derived from the config and the data when empty"
@@ -65,9 +65,9 @@ def load_relabel_config(path: str | None = None, overrides: Mapping[str, Any] | 
     >>> load_relabel_config(overrides={"source_run": "runs/demo-1", "data.source": "new.csv", "student": None}).data.source
     'new.csv'
     """
-    from alchemist_core.config import load_settings
+    from alchemist_core.config import load_config_model
 
-    return load_settings(RelabelConfig, path, dict(overrides or {}), what="relabel config")
+    return load_config_model(RelabelConfig, path, dict(overrides or {}), what="relabel config")
 
 
 def _files_digest(storage: Storage, *parts: str) -> str:
@@ -76,7 +76,7 @@ def _files_digest(storage: Storage, *parts: str) -> str:
     return combine(*(f"{n}:{sha256_bytes(storage.read_bytes(*parts, n))}" for n in names))
 
 
-def read_source_run(source: Storage, sandbox: SandboxSettings | None = None) -> SourceRun:
+def read_source_run(source: Storage, sandbox: SandboxConfig | None = None) -> SourceRun:
     """What a relabel run takes from ``source``: spec, fields, sandbox limits, program set, label model and student.
 
     ``sandbox`` overrides the source run's sandbox limits. The student is ``None`` when the
@@ -101,7 +101,7 @@ def read_source_run(source: Storage, sandbox: SandboxSettings | None = None) -> 
     spec = TaskSpec.model_validate(source.read_json("spec.json"))
     config = source.read_json("config.json") if source.exists("config.json") else {}
     fields = tuple((config.get("data") or {}).get("fields") or spec.input_fields)
-    limits = sandbox if sandbox is not None else SandboxSettings.model_validate(config.get("sandbox") or {})
+    limits = sandbox if sandbox is not None else SandboxConfig.model_validate(config.get("sandbox") or {})
     manifest = source.read_json("programs", "manifest.json")
     summary = source.read_json("label_model", "summary.json")
     model_digest = summary.get("digest") or sha256_bytes(source.read_bytes("label_model", "model.pkl"))
@@ -134,9 +134,9 @@ def student_predictions(
     ``student_root`` is the ``student/`` folder of a run; ``cache`` (a cache root) keeps the
     embeddings of MiniLM features.
     """
-    from alchemist_core.distill import load_student
-    from alchemist_core.features import row_texts
-    from alchemist_core.training import stored_student_inputs
+    from alchemist_core.students.features import row_texts
+    from alchemist_core.students.registry import load_student
+    from alchemist_core.students.training import stored_student_inputs
 
     row_ids: list[Any] = []
     texts: list[str] = []
@@ -157,7 +157,7 @@ def student_predictions(
 
 
 def _gold_for(data: Storage, split: str, row_ids: np.ndarray) -> np.ndarray:
-    from alchemist_core.ingest import read_gold
+    from alchemist_core.data.ingest import read_gold
 
     gold_ids, gold = read_gold(data, split)
     lookup = dict(zip(gold_ids.tolist(), gold.tolist()))
@@ -181,9 +181,9 @@ def relabel_results(
     its label model, or its student) where given, else of the pseudolabels. Accuracy appears
     only where the new data carries gold labels.
     """
-    from alchemist_core.label_matrix import program_summary
-    from alchemist_core.pseudolabels import table_posterior
-    from alchemist_core.vote_shards import read_label_matrix
+    from alchemist_core.labelmodel.pseudolabels import table_posterior
+    from alchemist_core.programs.label_matrix import program_summary
+    from alchemist_core.programs.vote_shards import read_label_matrix
 
     names = list(source.programs.names)
     splits: list[dict[str, Any]] = []

@@ -8,11 +8,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from alchemist_core.config import EXECUTION_ONLY
+from alchemist_core.data.layout import RunLayout
+from alchemist_core.data.storage import Storage, parquet_bytes
 from alchemist_core.digest import combine, sha256_bytes
-from alchemist_core.layout import RunLayout
 from alchemist_core.refs import ProgramSetRef, RunContext, ShardJob, ShardVotes, VoteSet
 from alchemist_core.spec import TaskSpec, load_spec
-from alchemist_core.storage import Storage, parquet_bytes
 
 
 def default_run_id(spec_name: str, config_digest: str) -> str:
@@ -153,8 +153,8 @@ def combine_vote_results(results: Sequence[Sequence[ShardVotes]], programs: Prog
 
 def weak_label_votes(manifest: Mapping[str, Any], data_root: str, run_root: str) -> VoteSet:
     """Write the dataset's weak labels as vote shards, one per split, named ``weak_00 ..``."""
-    from alchemist_core.ingest import read_gold, read_weak_labels
-    from alchemist_core.vote_shards import votes_table
+    from alchemist_core.data.ingest import read_gold, read_weak_labels
+    from alchemist_core.programs.vote_shards import votes_table
 
     data = Storage(data_root)
     run = Storage(run_root)
@@ -202,10 +202,10 @@ def curate_votes(
     """
     import numpy as np
 
-    from alchemist_core.curate import curate_programs
-    from alchemist_core.ingest import read_gold
+    from alchemist_core.data.ingest import read_gold
+    from alchemist_core.programs.curate import curate_programs
+    from alchemist_core.programs.vote_shards import read_label_matrix
     from alchemist_core.sampling import sample_rows
-    from alchemist_core.vote_shards import read_label_matrix
 
     active = list(votes.active)
     if not active or train_split not in votes.shards:

@@ -2,8 +2,8 @@
 
 The same seed gives the same rows wherever a draw is made, so separate stages can pick the
 same rows without passing them around: the label model's fit sample
-(:class:`~alchemist_core.aggregate.SnorkelLabelModel`) and the sample of vote shards that
-:func:`~alchemist_core.vote_shards.sample_label_matrix` reads are one draw.
+(:class:`~alchemist_core.labelmodel.aggregate.SnorkelLabelModel`) and the sample of vote shards that
+:func:`~alchemist_core.programs.vote_shards.sample_label_matrix` reads are one draw.
 
 ``seed`` is an int or a :class:`numpy.random.Generator`. An int starts a fresh generator; a
 generator is drawn from, and advanced, so that a caller's later draws from it follow on.

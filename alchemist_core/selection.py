@@ -42,7 +42,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from alchemist_core.errors import InputError
-from alchemist_core.evaluate import classification_metrics
+from alchemist_core.report.metrics import classification_metrics
 from alchemist_core.sampling import stratified_folds
 
 logger = logging.getLogger(__name__)
@@ -326,7 +326,10 @@ def fit_label_model(
     without votes that prior; ``"<model>+valid"`` also hands the labeled rows to ``fit`` as a
     dev set (the weighted vote then takes each program's accuracy from them).
     """
-    from alchemist_core.aggregate import class_balance_from_labels, make_label_model
+    from alchemist_core.labelmodel.aggregate import (
+        class_balance_from_labels,
+        make_label_model,
+    )
 
     base = name.removesuffix(VALID_SUFFIX)
     settings: dict[str, Any] = dict((params or {}).get(base, {}))
@@ -341,7 +344,7 @@ def fit_label_model(
 
 
 def _curate(votes: FoldVotes, labeled: np.ndarray, y: np.ndarray, n_classes: int, curate: bool) -> tuple[list[int], dict[str, str]]:
-    from alchemist_core.curate import curate_programs
+    from alchemist_core.programs.curate import curate_programs
 
     if not curate or not votes.names:
         return list(range(len(votes.names))), {}
@@ -380,12 +383,12 @@ def cross_fit_label_models(
     candidates : sequence of str
         Names among :data:`LABEL_MODEL_CANDIDATES`.
     params : mapping, optional
-        Per base model name, settings for :func:`alchemist_core.aggregate.make_label_model`.
+        Per base model name, settings for :func:`alchemist_core.labelmodel.aggregate.make_label_model`.
     curate : bool
-        Drop programs per fold as :func:`alchemist_core.curate.curate_programs` does, the
+        Drop programs per fold as :func:`alchemist_core.programs.curate.curate_programs` does, the
         below-chance test on that fold's labeled rows.
     """
-    from alchemist_core.aggregate import probs_to_preds
+    from alchemist_core.labelmodel.aggregate import probs_to_preds
 
     y = np.asarray(y, dtype=np.int64)
     if len(fold_votes) not in (1, folds.n_folds):
@@ -484,7 +487,7 @@ def cross_fit_students(
     """
     from joblib import Parallel, delayed
 
-    from alchemist_core.training import _config_for
+    from alchemist_core.students.training import _config_for
 
     y = np.asarray(y, dtype=np.int64)
     result = StudentCrossFit()
@@ -553,7 +556,7 @@ def _fit_and_predict(
 
     Returns the reason instead when the student cannot be fitted (an :class:`InputError`).
     """
-    from alchemist_core.training import _rows, fit_student
+    from alchemist_core.students.training import _rows, fit_student
 
     started = time.perf_counter()
     try:
@@ -574,7 +577,7 @@ def _training_key(choice: Any, posterior: np.ndarray, covered: np.ndarray, label
     """
     import hashlib
 
-    from alchemist_core.training import GOLD_ROW_MODES
+    from alchemist_core.students.training import GOLD_ROW_MODES
 
     digest = hashlib.sha256(np.ascontiguousarray(covered).tobytes())
     rows = np.flatnonzero(covered) if choice.rows == "covered" or choice.rows == "covered+gold" else slice(None)
@@ -715,7 +718,7 @@ def choose_final(
     The best student (by the same rule) is the *fallback*: it labels the rows no program votes
     on for the label model, and is averaged with the label model's posterior for the blend.
     """
-    from alchemist_core.aggregate import probs_to_preds
+    from alchemist_core.labelmodel.aggregate import probs_to_preds
 
     y = np.asarray(y, dtype=np.int64)
     valid_shares = class_shares(y, n_classes)
@@ -805,7 +808,7 @@ def choose_label_model_only(
     curate: bool = True,
 ) -> Selection:
     """The choice of a run without a student: the label model alone gives the final labels."""
-    from alchemist_core.aggregate import probs_to_preds
+    from alchemist_core.labelmodel.aggregate import probs_to_preds
 
     y = np.asarray(y, dtype=np.int64)
     label_models = cross_fit_label_models(
@@ -863,7 +866,7 @@ def weighted_scores(weights: np.ndarray, y: np.ndarray, pred: np.ndarray, n_clas
 
     ``weights`` is ``(n_draws, n_rows)``: how often each labeled row counts in each draw (a
     bootstrap sample's counts, or 0/1 for the rows it left out). Macro-F1 averages the classes
-    present in the draw's gold or predictions, as :func:`alchemist_core.evaluate.macro_f1` does.
+    present in the draw's gold or predictions, as :func:`alchemist_core.report.metrics.macro_f1` does.
 
     Examples
     --------
@@ -993,7 +996,7 @@ def select(
 
     ``n_jobs`` worker processes fit the students (``None``: one per CPU core).
     """
-    from alchemist_core.training import DEFAULT_STUDENT_CANDIDATES
+    from alchemist_core.students.training import DEFAULT_STUDENT_CANDIDATES
 
     candidates = list(student_candidates or DEFAULT_STUDENT_CANDIDATES)
     label_models = cross_fit_label_models(

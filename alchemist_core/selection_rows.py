@@ -9,7 +9,7 @@ them with the pipeline's own program application), and the valid rows' gold labe
 indices apart, under ``selection/labels.parquet``, where no program reads them.
 
 The sample is :func:`alchemist_core.sampling.sample_rows` of the training split, the draw that
-:func:`alchemist_core.vote_shards.sample_label_matrix` makes, so votes of the final program set on
+:func:`alchemist_core.programs.vote_shards.sample_label_matrix` makes, so votes of the final program set on
 the sample can be read from its vote shards (:func:`sample_votes`).
 """
 
@@ -21,13 +21,13 @@ from typing import Any, Sequence
 import numpy as np
 import pyarrow as pa
 
+from alchemist_core.data.ingest import DatasetManifest, read_gold
+from alchemist_core.data.storage import Storage, parquet_bytes
 from alchemist_core.digest import combine, sha256_bytes
 from alchemist_core.refs import ShardJob
-from alchemist_core.features import row_texts
-from alchemist_core.ingest import DatasetManifest, read_gold
 from alchemist_core.sampling import sample_rows
 from alchemist_core.selection import MIN_LABELED_ROWS, FoldVotes, ValidFolds, make_folds
-from alchemist_core.storage import Storage, parquet_bytes
+from alchemist_core.students.features import row_texts
 
 TRAIN_FILE = "rows/train.parquet"
 VALID_FILE = "rows/valid.parquet"
@@ -148,7 +148,10 @@ def write_selection_rows(
 
 def sample_votes(rows: SelectionRows, train_uris: Sequence[str], valid_uris: Sequence[str], names: Sequence[str], digests: Sequence[str] | None = None) -> FoldVotes:
     """The final program set's votes on the selection rows, read from its vote shards."""
-    from alchemist_core.vote_shards import read_label_matrix, sample_label_matrix
+    from alchemist_core.programs.vote_shards import (
+        read_label_matrix,
+        sample_label_matrix,
+    )
 
     L_train, n_rows = sample_label_matrix(train_uris, names, rows.max_train_rows, rows.seed)
     if n_rows != rows.n_train_total or len(L_train) != rows.n_train:
@@ -168,7 +171,7 @@ def sample_votes(rows: SelectionRows, train_uris: Sequence[str], valid_uris: Seq
 
 def fold_votes(votes: Any, names: Sequence[str], digests: Sequence[str] | None = None) -> FoldVotes:
     """One fold's program votes on the selection rows, from its two vote files (train, valid)."""
-    from alchemist_core.vote_shards import read_label_matrix
+    from alchemist_core.programs.vote_shards import read_label_matrix
 
     _, L_train, _ = read_label_matrix([votes["train"]], names)
     _, L_valid, _ = read_label_matrix([votes["valid"]], names)
@@ -205,7 +208,10 @@ def votes_on_labeled_rows(
     those rows. ``None`` when the valid split has fewer than
     :data:`alchemist_core.selection.MIN_LABELED_ROWS` labeled rows.
     """
-    from alchemist_core.vote_shards import read_label_matrix, sample_label_matrix
+    from alchemist_core.programs.vote_shards import (
+        read_label_matrix,
+        sample_label_matrix,
+    )
 
     if not valid_uris:
         return None

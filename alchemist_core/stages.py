@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from alchemist_core.storage import Storage
+from alchemist_core.data.storage import Storage
 
 
 @dataclass(frozen=True)
@@ -51,13 +51,16 @@ def fit_run_label_model(
     configured model (``settings``, a :class:`~alchemist_core.config.LabelModelConfig`) is
     fitted on the votes alone, ``auto`` meaning majority vote. The training votes are read one
     shard at a time into a sample of at most ``settings.max_fit_rows`` rows (the draw
-    :class:`~alchemist_core.aggregate.SnorkelLabelModel` makes itself), so memory does not grow
+    :class:`~alchemist_core.labelmodel.aggregate.SnorkelLabelModel` makes itself), so memory does not grow
     with the dataset.
     """
-    from alchemist_core.aggregate import make_label_model
-    from alchemist_core.ingest import read_gold
+    from alchemist_core.data.ingest import read_gold
+    from alchemist_core.labelmodel.aggregate import make_label_model
+    from alchemist_core.programs.vote_shards import (
+        read_label_matrix,
+        sample_label_matrix,
+    )
     from alchemist_core.selection import fit_label_model as fit_chosen
-    from alchemist_core.vote_shards import read_label_matrix, sample_label_matrix
 
     programs = list(programs)
     L_train, n_train = sample_label_matrix(list(train_votes), programs, settings.max_fit_rows, seed)
@@ -82,7 +85,7 @@ def demo_source(root: Storage, seed: int) -> str:
 
     Its bytes depend on the seed only, so it is ingested like any file and content-addressed.
     """
-    from alchemist_core.demo import make_demo_dataset
+    from alchemist_core.data.demo import make_demo_dataset
 
     if root.is_local:
         path = root.local_path("demo", "demo.csv")
@@ -111,15 +114,15 @@ def ingest_run_data(
     ``demo`` makes the built-in demo dataset first. A dataset already there is reused. It is
     carved into train / valid / test when ``data.split_fractions`` says so, or, for a run that
     ``needs_train``, when it has a single split and no training split
-    (:func:`alchemist_core.carve.carve_fractions`).
+    (:func:`alchemist_core.data.carve.carve_fractions`).
     """
-    from alchemist_core.carve import (
+    from alchemist_core.data.carve import (
         carve_dataset,
         carve_digest,
         carve_fractions,
         carve_message,
     )
-    from alchemist_core.ingest import dataset_digest, ingest_dataset
+    from alchemist_core.data.ingest import dataset_digest, ingest_dataset
 
     source = data.source
     options = {k: getattr(data, k) for k in ("format", "label_field", "id_field", "split_field")}
@@ -174,7 +177,11 @@ def choose_final_labels(
     )
     from alchemist_core.selection_rows import fold_votes as read_fold_votes
     from alchemist_core.selection_rows import sample_votes
-    from alchemist_core.training import _Inputs, _student_config, student_candidates
+    from alchemist_core.students.training import (
+        _Inputs,
+        _student_config,
+        student_candidates,
+    )
 
     train, valid = config.data.train_split, config.data.valid_split
     _, y, folds = rows.labels()
@@ -215,7 +222,7 @@ def write_final_labels(run: Storage, selection: Any, pseudolabels: Mapping[str, 
     """
     import pyarrow as pa
 
-    from alchemist_core.pseudolabels import final_label_table
+    from alchemist_core.labelmodel.pseudolabels import final_label_table
     from alchemist_core.refs import FinalLabels
     from alchemist_core.selection import BLEND_FINAL, LABEL_MODEL_FINAL
 

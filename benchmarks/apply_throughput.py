@@ -6,7 +6,7 @@ Part 1, one worker. The same 10 keyword programs run over the same synthetic 30-
 * Snorkel's ``PandasLFApplier`` (row-wise ``DataFrame.apply``), the baseline;
 * a bare Python loop calling each program's ``label`` on ``{"text": t}``, without any sandbox:
   the practical limit of running Python programs one row at a time;
-* :func:`alchemist_core.apply.label_partition`, sandbox on (static policy, worker process,
+* :func:`alchemist_core.programs.apply.label_partition`, sandbox on (static policy, worker process,
   restricted builtins, limits), as the pipeline runs it.
 
 All three must give the same label matrix. The table shows rows per second and the ratio to
@@ -14,7 +14,7 @@ Snorkel.
 
 Part 2, Dask scaling. The rows are written as Parquet shards; the pipeline's ``LocalCluster``
 (:func:`alchemist_core.cluster.start_local_cluster`) with two worker processes (one thread
-each) runs :func:`alchemist_core.votes.apply_shard` on every
+each) runs :func:`alchemist_core.programs.votes.apply_shard` on every
 shard, each worker reading its own shards and writing their vote shards, first pinned to one
 worker, then spread over both (interleaved, best of ``--repeats``).
 
@@ -26,17 +26,23 @@ Usage::
 
 from __future__ import annotations
 
-import common  # noqa: I001  (sets thread variables before numpy loads)
-
 import logging
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import common  # noqa: I001  (sets thread variables before numpy loads)
 import numpy as np
-
-from common import describe_machine, interleaved, machine_summary, print_table, ratio, runs, write_json
+from common import (
+    describe_machine,
+    interleaved,
+    machine_summary,
+    print_table,
+    ratio,
+    runs,
+    write_json,
+)
 
 logger = logging.getLogger("benchmarks.apply_throughput")
 
@@ -82,8 +88,8 @@ def single_worker(n_rows: int, repeats: int, seed: int) -> dict[str, Any]:
     import pandas as pd
     from snorkel.labeling import LabelingFunction, PandasLFApplier
 
-    from alchemist_core.apply import label_partition
-    from alchemist_core.programs import LabelingProgram, ProgramSet
+    from alchemist_core.programs.apply import label_partition
+    from alchemist_core.programs.program_set import LabelingProgram, ProgramSet
 
     texts = make_texts(n_rows, seed)
     frame = pd.DataFrame({"text": texts})
@@ -121,7 +127,7 @@ def single_worker(n_rows: int, repeats: int, seed: int) -> dict[str, Any]:
 
 def sweep(row_counts: Sequence[int], program_counts: Sequence[int], repeats: int, seed: int) -> list[dict[str, Any]]:
     """Seconds of ``label_partition`` (sandbox on) by rows and programs: how the cost scales."""
-    from alchemist_core.programs import LabelingProgram, ProgramSet
+    from alchemist_core.programs.program_set import LabelingProgram, ProgramSet
 
     sources = program_sources()
     texts = make_texts(max(row_counts), seed)
@@ -141,7 +147,7 @@ def sweep(row_counts: Sequence[int], program_counts: Sequence[int], repeats: int
 def label_partition_rows(rows: dict[str, list[str]], program_set: Any) -> np.ndarray:
     import pyarrow as pa
 
-    from alchemist_core.apply import label_partition
+    from alchemist_core.programs.apply import label_partition
 
     return label_partition(pa.table(rows), program_set, N_CLASSES, fields=["text"]).L
 
@@ -151,8 +157,12 @@ def write_shards(root: Path, n_shards: int, shard_rows: int, seed: int) -> tuple
     """Data shards and a stored program set under ``root``: (data root, shard paths, programs URI)."""
     import pyarrow as pa
 
-    from alchemist_core.programs import LabelingProgram, ProgramSet, save_program_set
-    from alchemist_core.storage import open_storage
+    from alchemist_core.data.storage import open_storage
+    from alchemist_core.programs.program_set import (
+        LabelingProgram,
+        ProgramSet,
+        save_program_set,
+    )
 
     storage = open_storage(str(root))
     shards = []
@@ -185,7 +195,7 @@ def dask_scaling(n_shards: int, shard_rows: int, repeats: int, seed: int, workdi
     from distributed import Client
 
     from alchemist_core.cluster import start_local_cluster
-    from alchemist_core.votes import apply_shard
+    from alchemist_core.programs.votes import apply_shard
 
     # The scheduler runs in this process; its INFO chatter would bury the tables.
     logging.getLogger("distributed").setLevel(logging.WARNING)

@@ -1,9 +1,9 @@
 """Student features: MiniLM sentences per second, and what sorting, deduplication and the cache buy.
 
 Comment-length texts have a long tail of lengths, and a batch is padded to its longest text,
-so on a CPU the encoder's time goes mostly into padding. :func:`alchemist_core.features.
+so on a CPU the encoder's time goes mostly into padding. :func:`alchemist_core.students.features.
 encode_texts` embeds each distinct text once, in order of length;
-:func:`~alchemist_core.features.embed_with_cache` keeps the result under a content digest.
+:func:`~alchemist_core.students.features.embed_with_cache` keeps the result under a content digest.
 Measured, interleaved, best of ``--repeats``:
 
 * **baseline**: every row embedded in its original order, ``batch_size`` rows per
@@ -23,16 +23,23 @@ Usage::
 
 from __future__ import annotations
 
-import common  # noqa: I001  (sets thread variables before numpy loads)
-
 import json
 import logging
 import tempfile
 from typing import Any, Sequence
 
+import common  # noqa: I001  (sets thread variables before numpy loads)
 import numpy as np
-
-from common import REPO, describe_machine, interleaved, machine_summary, print_table, runs, timed, write_json
+from common import (
+    REPO,
+    describe_machine,
+    interleaved,
+    machine_summary,
+    print_table,
+    runs,
+    timed,
+    write_json,
+)
 
 YOUTUBE = REPO.parent / "shared" / "data" / "wrench" / "youtube" / "train.json"
 
@@ -78,8 +85,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import torch
 
-    from alchemist_core.features import embed_with_cache, encode_texts, load_text_encoder, select_device
-    from alchemist_core.storage import open_storage
+    from alchemist_core.data.storage import open_storage
+    from alchemist_core.students.features import (
+        embed_with_cache,
+        encode_texts,
+        load_text_encoder,
+        select_device,
+    )
 
     torch.set_num_threads(args.threads)
     texts = None if args.synthetic else youtube_comments()

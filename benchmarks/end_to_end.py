@@ -2,7 +2,7 @@
 
 The ``label-dataset`` Prefect flow runs exactly as ``alchemist run`` runs it (ephemeral
 Prefect API, a Dask ``LocalCluster`` of two worker processes), on the demo ticket data of
-:func:`alchemist_core.demo.make_demo_dataset` at ``--rows`` rows, with a library of 10 keyword
+:func:`alchemist_core.data.demo.make_demo_dataset` at ``--rows`` rows, with a library of 10 keyword
 and regex programs (written by this script), the student off:
 
 1. **first run**: ingest (CSV to Parquet shards), program set, sandboxed application on Dask,
@@ -24,8 +24,6 @@ Usage::
 
 from __future__ import annotations
 
-import common  # noqa: I001  (sets thread variables before numpy loads)
-
 import json
 import logging
 import os
@@ -33,6 +31,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
+import common  # noqa: I001  (sets thread variables before numpy loads)
 from common import describe_machine, machine_summary, print_table, timed, write_json
 
 TARGET_SECONDS = 300.0
@@ -242,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         machine = machine_summary()
         print(f"machine: {describe_machine(machine)}")
-        from alchemist_core.demo import make_demo_dataset
+        from alchemist_core.data.demo import make_demo_dataset
 
         make_seconds, csv = timed(lambda: make_demo_dataset(work / "tickets.csv", n_rows=args.rows, seed=0))
         csv_mib = csv.stat().st_size / 2**20

@@ -6,11 +6,11 @@ Three steps, each in a fresh child process whose peak resident set is measured:
    accuracy U(0.55, 0.9), as in ANCHORS C2), written shard by shard as the pipeline's vote
    shards (``row_id`` plus one int8 column per program), the true classes beside them;
 2. **label**: ``fit`` reads the training votes and fits
-   :class:`~alchemist_core.aggregate.SnorkelLabelModel`, which fits snorkel on a seeded sample
+   :class:`~alchemist_core.labelmodel.aggregate.SnorkelLabelModel`, which fits snorkel on a seeded sample
    of ``max_fit_rows`` rows; ``predict`` then reads one vote shard at a time, computes its
    posterior and writes its pseudolabel shard. Two reads: ``all votes`` holds every vote
-   (:func:`alchemist_core.vote_shards.read_label_matrix`, the baseline); ``sampled read`` is what
-   ``alchemist_core.stages.fit_run_label_model`` does (:func:`alchemist_core.vote_shards.sample_label_matrix`): it draws
+   (:func:`alchemist_core.programs.vote_shards.read_label_matrix`, the baseline); ``sampled read`` is what
+   ``alchemist_core.stages.fit_run_label_model`` does (:func:`alchemist_core.programs.vote_shards.sample_label_matrix`): it draws
    the same sample the model would draw, one shard at a time, so both fit the same model;
 3. **scaling**: step 2 again on the first shards only (``--scaling-rows``, 1M and 3M rows by
    default), so that with the full size the table shows how time and peak memory grow with
@@ -28,17 +28,22 @@ Usage::
 
 from __future__ import annotations
 
-import common  # noqa: I001  (sets thread variables before numpy loads)
-
 import logging
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Sequence
 
+import common  # noqa: I001  (sets thread variables before numpy loads)
 import numpy as np
-
-from common import describe_machine, gib, machine_summary, print_table, run_in_child, write_json
+from common import (
+    describe_machine,
+    gib,
+    machine_summary,
+    print_table,
+    run_in_child,
+    write_json,
+)
 
 MEMORY_TARGET_GIB = 4.0
 # Rows whose two most probable classes differ by at least this much are not close calls.
@@ -61,9 +66,9 @@ def generate(root: str, n_rows: int, n_programs: int, n_classes: int, shard_rows
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from alchemist_core.storage import open_storage
-    from alchemist_core.synthetic import make_synthetic_votes
-    from alchemist_core.vote_shards import votes_table
+    from alchemist_core.data.storage import open_storage
+    from alchemist_core.labelmodel.synthetic import make_synthetic_votes
+    from alchemist_core.programs.vote_shards import votes_table
 
     storage = open_storage(root)
     accuracies, coverages = program_quality(n_programs, seed)
@@ -85,8 +90,8 @@ def _warm_up_snorkel() -> None:
     The imports and torch's set-up on the first fit (seconds, once per process) are not
     fitting; they do not grow with the data.
     """
-    from alchemist_core.aggregate import SnorkelLabelModel
-    from alchemist_core.synthetic import make_synthetic_votes
+    from alchemist_core.labelmodel.aggregate import SnorkelLabelModel
+    from alchemist_core.labelmodel.synthetic import make_synthetic_votes
 
     tiny = make_synthetic_votes(100, [0.8, 0.7, 0.6], [0.5, 0.5, 0.5], 2, seed=0)
     SnorkelLabelModel(2, n_epochs=2).fit(tiny.L)
@@ -97,10 +102,13 @@ def label(
     root: str, uris: Sequence[str], n_rows: int, n_programs: int, n_classes: int, settings: dict[str, Any], read: str
 ) -> dict[str, Any]:
     """Fit the label model and write pseudolabels shard by shard; times, accuracy and sizes."""
-    from alchemist_core.aggregate import make_label_model
-    from alchemist_core.pseudolabels import pseudolabel_table
-    from alchemist_core.storage import open_storage
-    from alchemist_core.vote_shards import read_label_matrix, sample_label_matrix
+    from alchemist_core.data.storage import open_storage
+    from alchemist_core.labelmodel.aggregate import make_label_model
+    from alchemist_core.labelmodel.pseudolabels import pseudolabel_table
+    from alchemist_core.programs.vote_shards import (
+        read_label_matrix,
+        sample_label_matrix,
+    )
 
     _warm_up_snorkel()
     names = program_names(n_programs)
@@ -155,9 +163,9 @@ def fit_and_predict(n_rows: int, n_programs: int, n_classes: int, settings: dict
     The labels are those of the pseudolabel table: the posterior's argmax, ``-1`` where no
     program voted. ``margin`` is the gap between the two most probable classes.
     """
-    from alchemist_core.aggregate import make_label_model
-    from alchemist_core.pseudolabels import pseudolabel_table
-    from alchemist_core.synthetic import make_synthetic_votes
+    from alchemist_core.labelmodel.aggregate import make_label_model
+    from alchemist_core.labelmodel.pseudolabels import pseudolabel_table
+    from alchemist_core.labelmodel.synthetic import make_synthetic_votes
 
     _warm_up_snorkel()
     accuracies, coverages = program_quality(n_programs, settings["seed"])

@@ -2,10 +2,10 @@
 
 For each dataset and program source this runs, in process, the stages the ``label-dataset``
 flow runs: ingest (and a seeded carve where a dataset ships no train / valid / test), programs
-applied with :func:`alchemist_core.apply.label_partition`, the out-of-fold selection of
+applied with :func:`alchemist_core.programs.apply.label_partition`, the out-of-fold selection of
 :mod:`alchemist_core.selection` (curation, label model, student, and which of the label model,
 the students and the supervised floor gives the final labels), then the winner refitted on
-every labeled row through :func:`alchemist_core.training.distill_and_predict`. It prints one
+every labeled row through :func:`alchemist_core.students.training.distill_and_predict`. It prints one
 table.
 
 Every choice is made out of fold on the valid split; the test split is only scored. A
@@ -20,7 +20,7 @@ Usage::
 Datasets are read from ``../shared/data`` beside the checkout (``--data`` to change it).
 MedAbs ships only its official test split and chemprot only valid and test; both are carved
 into an unlabeled pool, a labeled valid set and a test part by
-:func:`alchemist_core.carve.carve_dataset` (``RandomState(0)``, the rule of
+:func:`alchemist_core.data.carve.carve_dataset` (``RandomState(0)``, the rule of
 ``shared/data/extra/README.md``). The ``llm-style`` source is the program sets in
 ``benchmarks/programs/<dataset>/`` (see the README there). ``trec-skewed`` is a variant of
 TREC written on the fly (:class:`Skew`): three of its classes at 69 / 20 / 11 % and a third of
@@ -54,14 +54,19 @@ if __package__ in (None, ""):
     # Run as a script: make the checkout importable without installing it.
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from alchemist_core.curate import curate_programs  # noqa: E402
-from alchemist_core.evaluate import classification_metrics  # noqa: E402
-from alchemist_core.ingest import DatasetManifest, ingest_dataset, read_gold, read_weak_labels  # noqa: E402
-from alchemist_core.label_matrix import coverage  # noqa: E402
-from alchemist_core.programs import save_program_set  # noqa: E402
+from alchemist_core.data.ingest import (  # noqa: E402
+    DatasetManifest,
+    ingest_dataset,
+    read_gold,
+    read_weak_labels,
+)
+from alchemist_core.data.storage import Storage, open_storage  # noqa: E402
+from alchemist_core.programs.curate import curate_programs  # noqa: E402
+from alchemist_core.programs.label_matrix import coverage  # noqa: E402
+from alchemist_core.programs.program_set import save_program_set  # noqa: E402
+from alchemist_core.report.metrics import classification_metrics  # noqa: E402
 from alchemist_core.selection import ValidFolds  # noqa: E402
 from alchemist_core.spec import TaskSpec, load_spec, parse_spec  # noqa: E402
-from alchemist_core.storage import Storage, open_storage  # noqa: E402
 
 logger = logging.getLogger("benchmarks.quality")
 
@@ -146,7 +151,7 @@ CITATIONS = {
     "shared/data/README for trec, semeval)",
 }
 
-# The flow's student settings (alchemist_core.config.StudentSettings), with the selection on.
+# The flow's student settings (alchemist_core.config.StudentConfig), with the selection on.
 STUDENT_SETTINGS: dict[str, Any] = {
     "enabled": True,
     "model": "auto",
@@ -183,7 +188,7 @@ class Prepared:
 
 def prepare_dataset(benchmark: Benchmark, data_root: Path, cache: Storage) -> Prepared:
     """Ingest the dataset (once; later runs find it by digest) and read every split."""
-    from alchemist_core.features import row_texts
+    from alchemist_core.students.features import row_texts
 
     spec = load_spec(benchmark.spec_path)
     fields = list(spec.input_fields)
@@ -197,7 +202,7 @@ def prepare_dataset(benchmark: Benchmark, data_root: Path, cache: Storage) -> Pr
             spec, folder, note = skewed_variant(benchmark, spec, folder, Path(scratch))
         manifest = ingest_dataset(str(folder), storage, fields=fields, format="wrench", class_names=spec.class_names, name=benchmark.name)
     if benchmark.carved:
-        from alchemist_core.carve import carve_dataset
+        from alchemist_core.data.carve import carve_dataset
 
         shipped = {split: info.n_rows for split, info in manifest.splits.items()}
         storage = cache.child("datasets", f"{benchmark.name}-carved")
@@ -305,11 +310,11 @@ def generated_votes(
     ``folds``, without that fold's valid rows; those programs are applied to the train and valid
     splits (the test split is never needed for a choice).
     """
-    from alchemist_core.features import embed_with_cache
-    from alchemist_core.generate import generation_context
+    from alchemist_core.generators.build import generation_context
     from alchemist_core.generators.library import LibraryGenerator
     from alchemist_core.generators.offline import OfflineGenerator
-    from alchemist_core.sandbox import SandboxLimits
+    from alchemist_core.programs.sandbox import SandboxLimits
+    from alchemist_core.students.features import embed_with_cache
 
     started = time.perf_counter()
     embeddings = cache.child("embeddings")
@@ -360,8 +365,8 @@ def generated_votes(
 def _apply(prepared: Prepared, split: str, program_set, cache: Storage, limits) -> np.ndarray:
     import pyarrow as pa
 
-    from alchemist_core.apply import label_partition
-    from alchemist_core.votes import add_program_features
+    from alchemist_core.programs.apply import label_partition
+    from alchemist_core.programs.votes import add_program_features
 
     tables = [prepared.data.read_table(s) for s in prepared.manifest.splits[split].shards]
     table = pa.concat_tables(tables)
@@ -386,7 +391,7 @@ def _scores(y: np.ndarray, pred: np.ndarray, n_classes: int) -> dict[str, float]
 
 def _student_predictions(prepared: Prepared, labels, run: Storage, cache: Storage, choice, settings, seed: int):
     """Fit ``choice`` on every labeled row (the flow's final refit); returns its predictions table on test."""
-    from alchemist_core.training import distill_and_predict
+    from alchemist_core.students.training import distill_and_predict
 
     shards = {split: list(prepared.manifest.splits[split].shards) for split in SPLITS}
     distill_and_predict(
@@ -400,11 +405,26 @@ def evaluate_source(
     prepared: Prepared, votes: Votes, cache: Storage, *, seed: int, student_settings: Mapping[str, Any], folds: ValidFolds
 ) -> dict[str, Any]:
     """Out-of-fold selection, then the refit on every labeled row, for one program source."""
-    from alchemist_core.aggregate import probs_to_preds
-    from alchemist_core.pseudolabels import final_label_table, pseudolabel_table
-    from alchemist_core.selection import BLEND_FINAL, LABEL_MODEL_FINAL, FoldVotes, fit_label_model, resolve_metric, select
-    from alchemist_core.training import StudentChoice, _Inputs, _student_config, student_candidates
-    from alchemist_core.vote_shards import votes_table
+    from alchemist_core.labelmodel.aggregate import probs_to_preds
+    from alchemist_core.labelmodel.pseudolabels import (
+        final_label_table,
+        pseudolabel_table,
+    )
+    from alchemist_core.programs.vote_shards import votes_table
+    from alchemist_core.selection import (
+        BLEND_FINAL,
+        LABEL_MODEL_FINAL,
+        FoldVotes,
+        fit_label_model,
+        resolve_metric,
+        select,
+    )
+    from alchemist_core.students.training import (
+        StudentChoice,
+        _Inputs,
+        _student_config,
+        student_candidates,
+    )
 
     bench, spec = prepared.benchmark, prepared.spec
     n_classes = spec.n_classes
@@ -654,7 +674,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sources.append("folder")
     settings = {**STUDENT_SETTINGS, "model": args.student, "features": args.features}
     if args.candidates or args.finetune:
-        from alchemist_core.training import DEFAULT_STUDENT_CANDIDATES
+        from alchemist_core.students.training import DEFAULT_STUDENT_CANDIDATES
 
         names = args.candidates.split(",") if args.candidates else [c.name for c in DEFAULT_STUDENT_CANDIDATES]
         settings["candidates"] = names + (["finetune/text/covered"] if args.finetune else [])

@@ -23,7 +23,7 @@ from pydantic.fields import FieldInfo
 
 from alchemist_core.config import RunConfig
 from alchemist_core.errors import AlchemistError
-from alchemist_core.image_pipeline import ImageRunConfig
+from alchemist_core.images.pipeline import ImageRunConfig
 from alchemist_core.relabel import RelabelConfig
 
 
@@ -416,7 +416,7 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
 def _add_image_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
-        help="image run config YAML with kind: images (the keys of alchemist_core.image_pipeline.ImageRunConfig; "
+        help="image run config YAML with kind: images (the keys of alchemist_core.images.pipeline.ImageRunConfig; "
         "an example in docs/multimodal.md); flags override it",
     )
     add_config_flags(parser, IMAGE_FLAGS)
@@ -438,7 +438,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_run_images(args: argparse.Namespace) -> int:
-    from alchemist_core.image_pipeline import load_image_config
+    from alchemist_core.images.pipeline import load_image_config
     from flows.environment import apply_offline_defaults
 
     config = load_image_config(args.config, config_overrides(args, IMAGE_FLAGS))
@@ -481,7 +481,7 @@ def _cmd_relabel(args: argparse.Namespace) -> int:
 
 
 def _run_storage(run: str):
-    from alchemist_core.storage import open_storage
+    from alchemist_core.data.storage import open_storage
 
     storage = open_storage(run)
     if not storage.exists("programs", "manifest.json"):
@@ -490,7 +490,7 @@ def _run_storage(run: str):
 
 
 def _cmd_programs(args: argparse.Namespace) -> int:
-    from alchemist_core.programs import load_program_set
+    from alchemist_core.programs.program_set import load_program_set
 
     run = _run_storage(args.run)
     program_set = load_program_set(run, "programs")
@@ -510,8 +510,8 @@ def _cmd_programs(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from alchemist_core.storage import open_storage
-    from alchemist_core.training import predict_file
+    from alchemist_core.data.storage import open_storage
+    from alchemist_core.students.training import predict_file
 
     run = open_storage(args.run)
     out = predict_file(run, args.data, args.out, fields=args.fields.split(",") if args.fields else None, format=args.format)
@@ -520,7 +520,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_prompt(args: argparse.Namespace) -> int:
-    from alchemist_core.prompts import (
+    from alchemist_core.generators.prompts import (
         code_messages,
         supplement_from_spec,
         supplement_messages,
@@ -573,11 +573,11 @@ def _cmd_annotate(args: argparse.Namespace) -> int:
         ledger_totals,
         program_label_quality,
     )
-    from alchemist_core.generate import build_llm_client
-    from alchemist_core.ingest import load_dataset_manifest
+    from alchemist_core.data.ingest import load_dataset_manifest
+    from alchemist_core.data.storage import open_storage
+    from alchemist_core.generators.build import build_llm_client
     from alchemist_core.llm import Ledger
     from alchemist_core.spec import TaskSpec
-    from alchemist_core.storage import open_storage
 
     run = open_storage(args.run)
     if not run.exists("manifest.json"):
@@ -624,7 +624,7 @@ def _cmd_cache(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
     from alchemist_core.cache_admin import cache_usage, prune_cache
-    from alchemist_core.storage import open_storage
+    from alchemist_core.data.storage import open_storage
 
     root = open_storage(args.storage)
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from prefect import flow
 
-from alchemist_core.image_pipeline import ImageRunConfig
+from alchemist_core.images.pipeline import ImageRunConfig
 from alchemist_core.refs import ImageRunOutputs, ProgramInputs
 from flows.steps import label_with_programs
 from tasks.aggregate import fit_label_model, predict_labels

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from alchemist_core.config import DaskSettings, SandboxSettings
+from alchemist_core.config import DaskConfig, SandboxConfig
 from alchemist_core.refs import (
     ProgramInputs,
     ProgramSetRef,
@@ -21,7 +21,7 @@ ProgramJob = tuple[ProgramSetRef, ProgramInputs, Sequence[Sequence[ShardJob]]]
 
 
 def apply_on_dask(
-    cached: Callable, run: RunContext, jobs: Sequence[ProgramJob], sandbox: SandboxSettings, dask: DaskSettings
+    cached: Callable, run: RunContext, jobs: Sequence[ProgramJob], sandbox: SandboxConfig, dask: DaskConfig
 ) -> list[list[list[ShardVotes]]]:
     """Submit one cached ``apply-programs`` task per batch of every job and wait for them all.
 
@@ -42,7 +42,7 @@ def apply_on_dask(
 
 
 def label_with_programs(
-    cached: Callable, run: RunContext, job: ProgramJob, sandbox: SandboxSettings, dask: DaskSettings
+    cached: Callable, run: RunContext, job: ProgramJob, sandbox: SandboxConfig, dask: DaskConfig
 ) -> VoteSet:
     """Apply one program set to its shards on Dask and collect the votes (quarantine included)."""
     (results,) = apply_on_dask(cached, run, [job], sandbox, dask)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pickle
-from typing import Any
 
 from prefect import task
 from prefect.logging import get_run_logger
 
 from alchemist_core.config import LabelModelConfig
+from alchemist_core.data.pickles import load_pickle
+from alchemist_core.data.storage import Storage
 from alchemist_core.digest import sha256_bytes
 from alchemist_core.refs import (
     DatasetRef,
@@ -18,13 +19,13 @@ from alchemist_core.refs import (
     RunContext,
     VoteSet,
 )
-from alchemist_core.storage import Storage
+from alchemist_core.selection import Selection
 from tasks.caching import CACHE_POLICY, retry_transient
 
 
 @task(name="fit-label-model", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
 def fit_label_model(
-    run: RunContext, dataset: DatasetRef | ImageDatasetRef, votes: VoteSet, settings: LabelModelConfig, selection: Any = None
+    run: RunContext, dataset: DatasetRef | ImageDatasetRef, votes: VoteSet, settings: LabelModelConfig, selection: Selection | None = None
 ) -> LabelModelRef:
     """Fit the label model the run chose out of fold, on (a seeded sample of) the training votes.
 
@@ -68,10 +69,10 @@ def predict_labels(run: RunContext, model: LabelModelRef, votes: VoteSet) -> Pse
 
     ``model`` may be another run's (a relabel run applies a stored label model to new votes).
     """
-    from alchemist_core.pseudolabels import pseudolabel_table
-    from alchemist_core.vote_shards import read_label_matrix
+    from alchemist_core.labelmodel.pseudolabels import pseudolabel_table
+    from alchemist_core.programs.vote_shards import read_label_matrix
 
-    label_model = pickle.loads(Storage(model.uri).read_bytes())
+    label_model = load_pickle(Storage(model.uri).read_bytes())
     out: dict[str, list[str]] = {}
     for split, uris in votes.shards.items():
         out[split] = []

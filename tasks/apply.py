@@ -11,7 +11,7 @@ from typing import Any
 from prefect import task
 from prefect.logging import get_run_logger
 
-from alchemist_core.config import SandboxSettings
+from alchemist_core.config import SandboxConfig
 from alchemist_core.refs import (
     ProgramInputs,
     ProgramSetRef,
@@ -90,7 +90,7 @@ def resolve_address(address: str) -> str:
     retry_delay_seconds=2, retry_condition_fn=retry_transient,
 )
 def apply_programs(
-    batch: list[ShardJob], programs: ProgramSetRef, inputs: ProgramInputs, sandbox: SandboxSettings, run: RunContext,
+    batch: list[ShardJob], programs: ProgramSetRef, inputs: ProgramInputs, sandbox: SandboxConfig, run: RunContext,
     dask_address: str,
 ) -> list[ShardVotes]:
     """Label every shard of ``batch`` and write its votes.
@@ -100,7 +100,7 @@ def apply_programs(
     shard are cached by (shard digest, program digest) under ``<cache_root>/votes``: when one
     program of the set changes, only that program runs again.
     """
-    from alchemist_core.votes import apply_shard
+    from alchemist_core.programs.votes import apply_shard
 
     logger = get_run_logger()
     kwargs = dict(

@@ -110,7 +110,7 @@ def publish_run_artifacts(report: RunReport, spec_name: str) -> list[str]:
         program_rows(results["programs"], dropped), key=keys["programs"], description=f"Programs of {title}: coverage and accuracy"
     )
     if results.get("selection"):
-        from alchemist_core.report import selection_section
+        from alchemist_core.report.render import selection_section
 
         create_markdown_artifact(
             f"# {title}\n\n" + selection_section(results["selection"]) + "\n", key=keys["label-model"],

@@ -151,7 +151,7 @@ def result_storage(storage_root: str) -> Path | str:
     on the Prefect API under a name derived from the location: Prefect accepts only saved
     blocks as task result storage. The block holds no credential.
     """
-    from alchemist_core.storage import open_storage
+    from alchemist_core.data.storage import open_storage
 
     root = open_storage(storage_root)
     if root.is_local:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from prefect import task
 from prefect.logging import get_run_logger
 
-from alchemist_core.config import StudentSettings
+from alchemist_core.config import StudentConfig
 from alchemist_core.refs import DatasetRef, PseudolabelSet, RunContext, StudentRef
 from tasks.caching import CACHE_POLICY, retry_transient
 
 
 @task(name="distill-student", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
 def distill_student(
-    run: RunContext, dataset: DatasetRef, pseudolabels: PseudolabelSet, settings: StudentSettings, choice: str | None = None
+    run: RunContext, dataset: DatasetRef, pseudolabels: PseudolabelSet, settings: StudentConfig, choice: str | None = None
 ) -> StudentRef:
     """Train the student the run chose out of fold (``choice``, ``model/features/rows``) and predict every split.
 
@@ -20,7 +20,7 @@ def distill_student(
     Without a ``choice`` (too few labeled rows to choose on) the configured default student
     is trained.
     """
-    from alchemist_core.training import StudentChoice, distill_and_predict
+    from alchemist_core.students.training import StudentChoice, distill_and_predict
 
     splits = dataset.splits
     result = distill_and_predict(

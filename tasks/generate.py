@@ -11,7 +11,7 @@ from prefect import task
 from prefect.cache_policies import CachePolicy
 from prefect.logging import get_run_logger
 
-from alchemist_core.config import GeneratorConfig, SandboxSettings
+from alchemist_core.config import GeneratorConfig, SandboxConfig
 from alchemist_core.refs import DatasetRef, ProgramSetRef, RejectedEntry, RunContext
 from alchemist_core.selection_rows import SelectionRows
 from tasks.caching import CACHE_POLICY, retry_transient
@@ -61,15 +61,15 @@ def _program_set_ref(result, uri: str, valid_rows_seen: int) -> ProgramSetRef:
     name="generate-programs", cache_policy=CACHE_POLICY + GeneratorSources(), persist_result=True, retries=1,
     retry_condition_fn=retry_transient,
 )
-def generate_programs(run: RunContext, dataset: DatasetRef, generator: GeneratorConfig, sandbox: SandboxSettings) -> ProgramSetRef:
+def generate_programs(run: RunContext, dataset: DatasetRef, generator: GeneratorConfig, sandbox: SandboxConfig) -> ProgramSetRef:
     """Run the configured generator and write ``programs/`` in the run folder.
 
     The reference names what was rejected with reasons, and how many labeled valid rows the
     generator learned from (``valid_rows_seen``).
     """
-    from alchemist_core.generate import build_generator, generation_context
-    from alchemist_core.programs import save_program_set
-    from alchemist_core.sandbox import SandboxLimits
+    from alchemist_core.generators.build import build_generator, generation_context
+    from alchemist_core.programs.program_set import save_program_set
+    from alchemist_core.programs.sandbox import SandboxLimits
 
     logger = get_run_logger()
     context = generation_context(
@@ -95,7 +95,7 @@ def generate_programs(run: RunContext, dataset: DatasetRef, generator: Generator
     retry_condition_fn=retry_transient,
 )
 def generate_fold_programs(
-    run: RunContext, dataset: DatasetRef, generator: GeneratorConfig, sandbox: SandboxSettings, rows: SelectionRows
+    run: RunContext, dataset: DatasetRef, generator: GeneratorConfig, sandbox: SandboxConfig, rows: SelectionRows
 ) -> list[ProgramSetRef]:
     """Rerun a generator that learns from labeled rows once per fold, without that fold's rows.
 
@@ -103,9 +103,9 @@ def generate_fold_programs(
     ``selection/fold-<k>/programs``; they are what the out-of-fold choices score, so no
     program is scored on a row it was mined from.
     """
-    from alchemist_core.generate import build_generator, generation_context
-    from alchemist_core.programs import save_program_set
-    from alchemist_core.sandbox import SandboxLimits
+    from alchemist_core.generators.build import build_generator, generation_context
+    from alchemist_core.programs.program_set import save_program_set
+    from alchemist_core.programs.sandbox import SandboxLimits
 
     limits = SandboxLimits(program_seconds=sandbox.program_seconds, memory_mb=sandbox.memory_mb)
     program_generator = build_generator(generator.model_dump(mode="json"), cache=run.cache, ledger_storage=run.run, limits=limits)

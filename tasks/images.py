@@ -9,15 +9,16 @@ from __future__ import annotations
 from prefect import task
 from prefect.logging import get_run_logger
 
-from alchemist_core.config import SandboxSettings
-from alchemist_core.image_pipeline import (
-    ClipSettings,
-    ConceptSettings,
+from alchemist_core.config import SandboxConfig
+from alchemist_core.data.storage import open_storage
+from alchemist_core.images.pipeline import (
+    ClipConfig,
+    ConceptConfig,
     ImageDataConfig,
-    ImageGeneratorSettings,
+    ImageGeneratorConfig,
     ImageRunConfig,
-    ImageStudentSettings,
-    LLMSettings,
+    ImageStudentConfig,
+    LLMConfig,
 )
 from alchemist_core.refs import (
     ConceptSetRef,
@@ -33,18 +34,17 @@ from alchemist_core.refs import (
     Splits,
     StudentRef,
 )
-from alchemist_core.storage import open_storage
 from tasks.caching import CACHE_POLICY, retry_transient
 
 
 @task(name="ingest-images", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient)
 def ingest_image_data(data: ImageDataConfig, class_names: list[str], storage_root: str, seed: int = 0) -> ImageDatasetRef:
-    """Ingest ``data.source`` under ``<root>/datasets/<digest>`` (see :func:`alchemist_core.image_stages.ingest_run_images`).
+    """Ingest ``data.source`` under ``<root>/datasets/<digest>`` (see :func:`alchemist_core.images.stages.ingest_run_images`).
 
     Not cached by Prefect on purpose: the dataset folder is content-addressed, so this task
     always hashes the images and finds out for itself whether anything changed.
     """
-    from alchemist_core.image_stages import ingest_run_images
+    from alchemist_core.images.stages import ingest_run_images
 
     logger = get_run_logger()
     dataset, demo = ingest_run_images(open_storage(storage_root), data, class_names, seed=seed)
@@ -61,13 +61,13 @@ def ingest_image_data(data: ImageDataConfig, class_names: list[str], storage_roo
 
 
 @task(name="name-concepts", retries=1, retry_condition_fn=retry_transient)
-def name_concepts(run: RunContext, settings: ConceptSettings, llm: LLMSettings, demo: bool) -> ConceptSetRef:
+def name_concepts(run: RunContext, settings: ConceptConfig, llm: LLMConfig, demo: bool) -> ConceptSetRef:
     """Read the concept file or ask the LLM, and write ``concepts.json`` into the run folder.
 
     Not cached by Prefect: a concept file may change under the same path, and the LLM's
     reply is cached by the response cache anyway. The returned digest keys the later stages.
     """
-    from alchemist_core.image_pipeline import name_concepts as core_name_concepts
+    from alchemist_core.images.pipeline import name_concepts as core_name_concepts
 
     result = core_name_concepts(
         settings.model_dump(mode="json"), llm.model_dump(mode="json"), run.spec, demo=demo, cache=run.cache, run=run.run,
@@ -81,15 +81,15 @@ def name_concepts(run: RunContext, settings: ConceptSettings, llm: LLMSettings, 
 
 
 @task(name="compute-image-features", retries=1, retry_condition_fn=retry_transient)
-def compute_image_features(run: RunContext, dataset: ImageDatasetRef, concepts: ConceptSetRef, clip: ClipSettings) -> FeatureSetRef:
+def compute_image_features(run: RunContext, dataset: ImageDatasetRef, concepts: ConceptSetRef, clip: ClipConfig) -> FeatureSetRef:
     """CLIP embeddings, concept scores and zero-shot probabilities of every shard.
 
     Not cached by Prefect: a checkpoint file may change under the same path. The image
     embeddings are cached by content (model identity, including the checkpoint's sha256, and
     the shard's images), so a rerun encodes nothing it has seen.
     """
-    from alchemist_core.concepts import load_concepts
-    from alchemist_core.image_pipeline import write_image_features
+    from alchemist_core.images.concepts import load_concepts
+    from alchemist_core.images.pipeline import write_image_features
 
     result = write_image_features(
         dataset.dataset, dataset.data, load_concepts(run.run, "concepts.json"), clip.model_dump(mode="json"), out=run.run,
@@ -127,20 +127,20 @@ def plan_feature_shards(features: FeatureSetRef, run: RunContext, shards_per_tas
 
 @task(name="generate-concept-programs", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
 def generate_concept_programs(
-    run: RunContext, dataset: ImageDatasetRef, features: FeatureSetRef, generator: ImageGeneratorSettings, llm: LLMSettings,
-    sandbox: SandboxSettings,
+    run: RunContext, dataset: ImageDatasetRef, features: FeatureSetRef, generator: ImageGeneratorConfig, llm: LLMConfig,
+    sandbox: SandboxConfig,
 ) -> ProgramSetRef:
     """Write programs over the concept scores and store the program set in the run folder.
 
     ``features`` count by their digest, which covers the concepts scored.
     """
-    from alchemist_core.concepts import load_concepts
-    from alchemist_core.image_pipeline import (
+    from alchemist_core.images.concepts import load_concepts
+    from alchemist_core.images.pipeline import (
         build_concept_generator,
         concept_generation_context,
     )
-    from alchemist_core.programs import save_program_set
-    from alchemist_core.sandbox import SandboxLimits
+    from alchemist_core.programs.program_set import save_program_set
+    from alchemist_core.programs.sandbox import SandboxLimits
 
     logger = get_run_logger()
     context = concept_generation_context(
@@ -174,13 +174,13 @@ def generate_concept_programs(
 
 @task(name="distill-image-student", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
 def distill_image_student(
-    run: RunContext, dataset: ImageDatasetRef, features: FeatureSetRef, pseudolabels: PseudolabelSet, settings: ImageStudentSettings
+    run: RunContext, dataset: ImageDatasetRef, features: FeatureSetRef, pseudolabels: PseudolabelSet, settings: ImageStudentConfig
 ) -> StudentRef:
     """Train the student on the training split's pseudolabels over CLIP embeddings; predict every split.
 
     ``pseudolabels`` count by what they were computed from (the label model and the votes).
     """
-    from alchemist_core.image_pipeline import distill_image_student as core_distill
+    from alchemist_core.images.pipeline import distill_image_student as core_distill
 
     splits = dataset.splits
     result = core_distill(
@@ -198,8 +198,8 @@ def distill_image_student(
 @task(name="report-image-run", retries=1, retry_condition_fn=retry_transient)
 def report_image_run(run: RunContext, dataset: ImageDatasetRef, outputs: ImageRunOutputs, config: ImageRunConfig) -> RunReport:
     """Metrics of the programs, the label model, the student and CLIP zero-shot, per group too; ``metrics.json``,
-    ``manifest.json`` and ``report.md`` (see :func:`alchemist_core.image_report.write_image_run_report`)."""
-    from alchemist_core.image_report import write_image_run_report
+    ``manifest.json`` and ``report.md`` (see :func:`alchemist_core.images.report.write_image_run_report`)."""
+    from alchemist_core.images.report import write_image_run_report
 
     report = write_image_run_report(run, dataset, outputs, config.model_dump(mode="json"))
     logger = get_run_logger()

@@ -6,8 +6,8 @@ from prefect import task
 from prefect.logging import get_run_logger
 
 from alchemist_core.config import DataConfig
+from alchemist_core.data.storage import open_storage
 from alchemist_core.refs import DatasetRef, Splits
-from alchemist_core.storage import open_storage
 from tasks.caching import retry_transient
 
 

@@ -9,7 +9,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.logging import get_run_logger
 
 from alchemist_core.cache_admin import PruneReport
-from alchemist_core.storage import open_storage
+from alchemist_core.data.storage import open_storage
 from tasks.caching import retry_transient
 
 

@@ -10,7 +10,8 @@ from prefect.artifacts import (
 )
 from prefect.logging import get_run_logger
 
-from alchemist_core.config import SandboxSettings
+from alchemist_core.config import SandboxConfig
+from alchemist_core.data.storage import open_storage
 from alchemist_core.refs import (
     DatasetRef,
     ProgramSetRef,
@@ -20,13 +21,12 @@ from alchemist_core.refs import (
     SourceRun,
     StudentRef,
 )
-from alchemist_core.storage import open_storage
 from tasks.artifacts import cost_rows, link_uri, program_rows
 from tasks.caching import CACHE_POLICY, artifact_key, retry_transient
 
 
 @task(name="open-source-run", persist_result=False, retries=2, retry_condition_fn=retry_transient)
-def open_source_run(source_run: str, sandbox: SandboxSettings | None = None) -> SourceRun:
+def open_source_run(source_run: str, sandbox: SandboxConfig | None = None) -> SourceRun:
     """The stored run's spec, fields, sandbox limits (unless ``sandbox``), program set, label model and student."""
     from alchemist_core.relabel import read_source_run
 
@@ -42,7 +42,7 @@ def open_source_run(source_run: str, sandbox: SandboxSettings | None = None) -> 
 @task(name="copy-programs", persist_result=False, retries=2, retry_condition_fn=retry_transient)
 def copy_programs(programs: ProgramSetRef, run: RunContext) -> ProgramSetRef:
     """Store the source run's program set in the new run (``programs/``), so the run is self-contained."""
-    from alchemist_core.programs import load_program_set, save_program_set
+    from alchemist_core.programs.program_set import load_program_set, save_program_set
 
     program_set = load_program_set(open_storage(programs.uri))
     uri = save_program_set(program_set, run.run, "programs")

@@ -13,8 +13,8 @@ from tasks.caching import retry_transient
 @task(name="report-run", persist_result=False, retries=1, retry_condition_fn=retry_transient)
 def report_run(run: RunContext, dataset: DatasetRef, outputs: RunOutputs, config: RunConfig) -> RunReport:
     """Metrics of every program, the label model, the student and the final labels; ``metrics.json``,
-    ``manifest.json`` and ``report.md`` (see :func:`alchemist_core.summary.write_run_report`)."""
-    from alchemist_core.summary import write_run_report
+    ``manifest.json`` and ``report.md`` (see :func:`alchemist_core.report.summary.write_run_report`)."""
+    from alchemist_core.report.summary import write_run_report
 
     report = write_run_report(run, dataset, outputs, config.model_dump(mode="json"))
     for key, value in sorted(report.summary.items()):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import task
 from prefect.artifacts import create_link_artifact, create_table_artifact
 
-from alchemist_core.config import GeneratorConfig, SandboxSettings
+from alchemist_core.config import GeneratorConfig, SandboxConfig
 from alchemist_core.refs import DatasetRef, ProgramReview, ProgramSetRef, RunContext
 from tasks.artifacts import link_uri
 from tasks.caching import artifact_key, retry_transient
@@ -13,10 +13,10 @@ from tasks.caching import artifact_key, retry_transient
 
 @task(name="review-programs", persist_result=False, retries=1, retry_condition_fn=retry_transient)
 def review_programs(
-    run: RunContext, dataset: DatasetRef, programs: ProgramSetRef, generator: GeneratorConfig, sandbox: SandboxSettings
+    run: RunContext, dataset: DatasetRef, programs: ProgramSetRef, generator: GeneratorConfig, sandbox: SandboxConfig
 ) -> ProgramReview:
     """Run the stored programs on the generator's sample and labeled rows; write ``report.md`` and ``review.json``."""
-    from alchemist_core.review import write_program_review
+    from alchemist_core.report.review import write_program_review
 
     return write_program_review(run, dataset, programs, generator, sandbox)
 

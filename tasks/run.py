@@ -6,6 +6,7 @@ from prefect import task
 from prefect.logging import get_run_logger
 from pydantic import BaseModel
 
+from alchemist_core.data.storage import open_storage
 from alchemist_core.refs import (
     DatasetRef,
     ImageDatasetRef,
@@ -16,7 +17,6 @@ from alchemist_core.refs import (
     VoteSet,
 )
 from alchemist_core.spec import TaskSpec
-from alchemist_core.storage import open_storage
 from tasks.caching import CACHE_POLICY, retry_transient
 
 

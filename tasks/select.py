@@ -7,13 +7,11 @@ candidate out of fold and returns the :class:`~alchemist_core.selection.Selectio
 
 from __future__ import annotations
 
-from typing import Any
-
 from prefect import task
 from prefect.logging import get_run_logger
 
-from alchemist_core.config import RunConfig, SelectionSettings
-from alchemist_core.image_pipeline import ImageRunConfig
+from alchemist_core.config import RunConfig, SelectionConfig
+from alchemist_core.images.pipeline import ImageRunConfig
 from alchemist_core.refs import (
     DatasetRef,
     FeatureSetRef,
@@ -26,12 +24,13 @@ from alchemist_core.refs import (
     StudentRef,
     VoteSet,
 )
+from alchemist_core.selection import Selection
 from alchemist_core.selection_rows import SelectionRows
 from tasks.caching import CACHE_POLICY, retry_transient
 
 
 @task(name="selection-rows", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
-def selection_rows(run: RunContext, dataset: DatasetRef, settings: SelectionSettings) -> SelectionRows | None:
+def selection_rows(run: RunContext, dataset: DatasetRef, settings: SelectionConfig) -> SelectionRows | None:
     """Write ``selection/``: a sample of training rows, the labeled valid rows and their folds.
 
     ``None`` when the valid split has too few labeled rows to choose on (the run then uses
@@ -75,7 +74,7 @@ def collect_fold_votes(results: list[list[list[ShardVotes]]], folds: list[Progra
 @task(name="select-final-labels", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
 def select_final_labels(
     run: RunContext, dataset: DatasetRef, rows: SelectionRows, votes: VoteSet, fold_votes: list[VoteSet] | None, config: RunConfig
-):
+) -> Selection:
     """Score every label model, student and the supervised floor out of fold; write ``selection.json``.
 
     See :func:`alchemist_core.stages.choose_final_labels`.
@@ -101,12 +100,12 @@ def select_final_labels(
 @task(name="select-label-model", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
 def select_label_model(
     run: RunContext, dataset: ImageDatasetRef, votes: VoteSet, programs: ProgramSetRef, features: FeatureSetRef, config: ImageRunConfig
-):
+) -> Selection | None:
     """Choose the image run's label model out of fold; ``None`` with too few labeled rows.
 
-    See :func:`alchemist_core.image_stages.choose_image_label_model`.
+    See :func:`alchemist_core.images.stages.choose_image_label_model`.
     """
-    from alchemist_core.image_stages import choose_image_label_model
+    from alchemist_core.images.stages import choose_image_label_model
 
     chosen = choose_image_label_model(
         votes, programs, features, dataset.data, run.spec, config, run=run.run, cache=run.cache, seed=run.seed
@@ -120,7 +119,7 @@ def select_label_model(
 
 
 @task(name="final-labels", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
-def final_labels(run: RunContext, selection: Any, pseudolabels: PseudolabelSet, student: StudentRef | None) -> FinalLabels:
+def final_labels(run: RunContext, selection: Selection | None, pseudolabels: PseudolabelSet, student: StudentRef | None) -> FinalLabels:
     """Write ``final/<split>.parquet``: per row, the label of the run's out-of-fold winner.
 
     ``selection`` is the run's :class:`~alchemist_core.selection.Selection` (for a relabel

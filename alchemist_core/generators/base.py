@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
-from alchemist_core.programs import ProgramSet
+from alchemist_core.programs.program_set import ProgramSet
 from alchemist_core.spec import TaskSpec
 
 

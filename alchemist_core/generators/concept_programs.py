@@ -3,7 +3,7 @@
 A concept program has the usual contract, ``label(x) -> int`` in the sandbox, but ``x`` maps
 score names to floats: ``x["wing_shape:waterbird"]`` is how much better the image matches the
 waterbird description of the wing shape than the other classes' descriptions (a softmax
-share in ``[0, 1]``, see :mod:`alchemist_core.clip_features`).
+share in ``[0, 1]``, see :mod:`alchemist_core.images.clip`).
 
 Two generators write them:
 
@@ -16,7 +16,7 @@ Two generators write them:
   program.
   Without labeled rows every margin is :data:`DEFAULT_MARGIN`.
 * :class:`ConceptLLMGenerator` (``concept_openai``): the LLM writes them from the prompt of
-  :func:`alchemist_core.prompts.concept_program_messages`, through an
+  :func:`alchemist_core.generators.prompts.concept_program_messages`, through an
   :class:`~alchemist_core.llm.LLMClient` (cached, in the ledger); each reply is smoke-run on
   sample rows, sent back with the error when it fails (a bounded repair loop), and
   duplicates (same source or same votes) are dropped.
@@ -31,12 +31,16 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
-from alchemist_core.apply import validate_program
-from alchemist_core.concepts import ConceptSet
 from alchemist_core.errors import InputError
-from alchemist_core.generators.base import GenerationContext, GenerationResult, RejectedProgram
-from alchemist_core.programs import ABSTAIN, LabelingProgram, ProgramSet
-from alchemist_core.sandbox import SandboxLimits
+from alchemist_core.generators.base import (
+    GenerationContext,
+    GenerationResult,
+    RejectedProgram,
+)
+from alchemist_core.images.concepts import ConceptSet
+from alchemist_core.programs.apply import validate_program
+from alchemist_core.programs.program_set import ABSTAIN, LabelingProgram, ProgramSet
+from alchemist_core.programs.sandbox import SandboxLimits
 
 if TYPE_CHECKING:
     from alchemist_core.generators.repair import LLMCandidate
@@ -58,7 +62,7 @@ def score_matrix(rows: Sequence[Mapping[str, Any]], concept_set: ConceptSet) -> 
 
     Examples
     --------
-    >>> from alchemist_core.concepts import parse_concepts
+    >>> from alchemist_core.images.concepts import parse_concepts
     >>> concepts = parse_concepts({"concepts": {"shape": {"a": "round", "b": "square"}}}, ["a", "b"])
     >>> score_matrix([{"shape:a": 0.7, "shape:b": 0.3}], concepts).tolist()
     [[[0.7, 0.3]]]
@@ -172,7 +176,7 @@ class ConceptThresholdGenerator:
 
     Examples
     --------
-    >>> from alchemist_core.concepts import parse_concepts
+    >>> from alchemist_core.images.concepts import parse_concepts
     >>> from alchemist_core.spec import parse_spec
     >>> spec = parse_spec({"name": "s", "instruction": "Circle or square?", "classes": [{"name": "a"}, {"name": "b"}]})
     >>> concepts = parse_concepts({"concepts": {"corners": {"a": "none", "b": "four"}}}, ["a", "b"])
@@ -383,8 +387,8 @@ class ConceptLLMGenerator:
         LLMError
             When every candidate failed because of the endpoint.
         """
+        from alchemist_core.generators.prompts import concept_program_messages
         from alchemist_core.generators.repair import LLMCandidate, request_programs
-        from alchemist_core.prompts import concept_program_messages
 
         if context.n_programs < 1:
             raise InputError(f"n_programs must be >= 1, got {context.n_programs}")

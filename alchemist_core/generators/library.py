@@ -1,7 +1,7 @@
 """The ``library`` generator: reuse a folder of programs instead of writing new ones.
 
 The folder holds hand-written programs, a stored program set (``<name>.py`` files plus the
-``manifest.json`` written by :func:`alchemist_core.programs.save_program_set`), or both mixed.
+``manifest.json`` written by :func:`alchemist_core.programs.program_set.save_program_set`), or both mixed.
 The generator does not invent anything: it returns the folder's programs with their origins
 (a stored set keeps the origin recorded in its manifest; hand-written files get
 ``{"generator": "library", "path": <file name>}``).
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from alchemist_core.errors import InputError
 from alchemist_core.generators.base import GenerationContext, GenerationResult
-from alchemist_core.programs import load_program_folder
+from alchemist_core.programs.program_set import load_program_folder
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class LibraryGenerator:
             not parse or breaks the sandbox policy (each one is named with its reasons): a
             library is code a person chose to run, so it is fixed, not silently skipped.
         """
-        from alchemist_core.policy import check_program
+        from alchemist_core.programs.policy import check_program
 
         if not self.path.is_dir():
             raise InputError(f"the library generator expected a folder of program .py files at {self.path}, found none")

@@ -24,7 +24,7 @@ margins by cross-validation on it), never on a test split. The tokeniser is ``\\
 unicode text, so the generator works for any spec (2 or more classes, any language that
 separates words with spaces or punctuation). Programs read the ``text`` input field, or the
 first input field when there is none. Every candidate is checked with
-:func:`alchemist_core.apply.validate_program` on sample rows; invalid ones are reported in
+:func:`alchemist_core.programs.apply.validate_program` on sample rows; invalid ones are reported in
 ``GenerationResult.rejected`` with the reason.
 
 The program contract
@@ -34,7 +34,7 @@ input fields (e.g. ``x["text"]``; a value may be ``None``); ``label`` returns a 
 ``0..k-1`` or ``-1`` (ABSTAIN). Programs may import only ``re``, ``math``, ``string``,
 ``collections``, ``itertools``, ``functools``, ``statistics`` and ``unicodedata``, and may not
 use dunder names, ``getattr``, ``eval``, ``exec``, ``open``, ``type``, ``hash``, classes,
-``with``, ``global``/``nonlocal`` or a bare ``except`` (see :mod:`alchemist_core.policy`).
+``with``, ``global``/``nonlocal`` or a bare ``except`` (see :mod:`alchemist_core.programs.policy`).
 
 Precomputed features: a program may declare a module-level ``FEATURES = ("minilm",)``. The
 pipeline then computes, for every row, the L2-normalised all-MiniLM-L6-v2 embedding of the
@@ -55,11 +55,19 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from alchemist_core.generators.base import GenerationContext, GenerationResult, RejectedProgram
+from alchemist_core.generators.base import (
+    GenerationContext,
+    GenerationResult,
+    RejectedProgram,
+)
 from alchemist_core.generators.offline_mining import Miner
 from alchemist_core.generators.offline_prototypes import PrototypeBuilder
-from alchemist_core.generators.offline_render import Candidate, class_slug, text_field_of
-from alchemist_core.programs import ABSTAIN, LabelingProgram, ProgramSet
+from alchemist_core.generators.offline_render import (
+    Candidate,
+    class_slug,
+    text_field_of,
+)
+from alchemist_core.programs.program_set import ABSTAIN, LabelingProgram, ProgramSet
 from alchemist_core.spec import TaskSpec
 
 logger = logging.getLogger(__name__)
@@ -95,10 +103,10 @@ class OfflineGenerator:
         Cross-validated precision the high-confidence prototype program aims for.
     encoder : callable, optional
         ``texts -> (n, 384) float32`` L2-normalised embeddings; by default
-        :func:`alchemist_core.features.encode_texts` (MiniLM). The generated programs assume
+        :func:`alchemist_core.students.features.encode_texts` (MiniLM). The generated programs assume
         the pipeline's ``x["minilm"]`` comes from the same encoder.
     validation_rows : int
-        Sample rows each candidate is smoke-run on by :func:`alchemist_core.apply.validate_program`.
+        Sample rows each candidate is smoke-run on by :func:`alchemist_core.programs.apply.validate_program`.
     limits : SandboxLimits, optional
         Sandbox limits for validation.
     """
@@ -229,7 +237,7 @@ class OfflineGenerator:
     def _embed(self, labeled_texts: list[str], sample_texts: list[str], spec: TaskSpec) -> dict[str, np.ndarray]:
         encoder = self.encoder
         if encoder is None:
-            from alchemist_core.features import encode_texts
+            from alchemist_core.students.features import encode_texts
 
             encoder = encode_texts
         spec_texts = _spec_class_texts(spec)
@@ -261,7 +269,7 @@ class OfflineGenerator:
         sample_texts: list[str],
         embeddings: dict[str, np.ndarray] | None,
     ) -> tuple[list[LabelingProgram], list[RejectedProgram]]:
-        from alchemist_core.apply import validate_program
+        from alchemist_core.programs.apply import validate_program
 
         rows = _validation_rows(context, text_field, self.validation_rows, embeddings)
         options = {} if self.limits is None else {"limits": self.limits}

@@ -22,9 +22,14 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from alchemist_core.generators.offline_render import Candidate, behaviour_note, render_keywords, render_patterns
+from alchemist_core.generators.offline_render import (
+    Candidate,
+    behaviour_note,
+    render_keywords,
+    render_patterns,
+)
 from alchemist_core.generators.offline_terms import SHAPE_REGEX, Term, phrase_regex
-from alchemist_core.programs import ABSTAIN
+from alchemist_core.programs.program_set import ABSTAIN
 from alchemist_core.sampling import stratified_folds
 from alchemist_core.spec import TaskSpec
 

@@ -19,8 +19,12 @@ from typing import Any
 import numpy as np
 
 from alchemist_core.generators.offline_mining import CV_FOLDS, Verifier
-from alchemist_core.generators.offline_render import Candidate, behaviour_note, render_prototypes
-from alchemist_core.programs import ABSTAIN
+from alchemist_core.generators.offline_render import (
+    Candidate,
+    behaviour_note,
+    render_prototypes,
+)
+from alchemist_core.programs.program_set import ABSTAIN
 from alchemist_core.sampling import stratified_folds
 from alchemist_core.spec import TaskSpec
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from alchemist_core.generators.offline_terms import Term
-from alchemist_core.programs import ABSTAIN
+from alchemist_core.programs.program_set import ABSTAIN
 from alchemist_core.spec import TaskSpec
 
 

@@ -19,18 +19,26 @@ from typing import Any, Sequence
 
 from alchemist_core.digest import digest_json
 from alchemist_core.errors import InputError
-from alchemist_core.generators.base import GenerationContext, GenerationResult, RejectedProgram
-from alchemist_core.generators.repair import LLMCandidate, candidate_origin, request_programs
-from alchemist_core.llm.client import ChatRequest, Completion, LLMClient, LLMError
-from alchemist_core.programs import ProgramSet
-from alchemist_core.prompts import (
+from alchemist_core.generators.base import (
+    GenerationContext,
+    GenerationResult,
+    RejectedProgram,
+)
+from alchemist_core.generators.prompts import (
     SUPPLEMENT_KINDS,
     SUPPLEMENT_REQUESTS,
     code_messages,
     supplement_from_spec,
     supplement_messages,
 )
-from alchemist_core.sandbox import SandboxLimits
+from alchemist_core.generators.repair import (
+    LLMCandidate,
+    candidate_origin,
+    request_programs,
+)
+from alchemist_core.llm.client import ChatRequest, Completion, LLMClient, LLMError
+from alchemist_core.programs.program_set import ProgramSet
+from alchemist_core.programs.sandbox import SandboxLimits
 from alchemist_core.spec import TaskSpec
 
 logger = logging.getLogger(__name__)
@@ -62,10 +70,10 @@ class OpenAIGenerator:
         Each call is priced at its own model's rate.
     supplement_kinds : sequence of str
         Kinds to spread programs over: ``"none"`` (one-stage) and any of
-        :data:`alchemist_core.prompts.SUPPLEMENT_KINDS`. A kind the spec already supplies
+        :data:`alchemist_core.generators.prompts.SUPPLEMENT_KINDS`. A kind the spec already supplies
         (``spec.supplementary``) needs no stage-one call.
     documents : sequence of str
-        Text of user documents (see :func:`alchemist_core.retrieval.load_documents`); when
+        Text of user documents (see :func:`alchemist_core.generators.retrieval.load_documents`); when
         given, stage-one prompts include the passages retrieved for each kind.
     max_repairs : int
         Repair turns per candidate before it is rejected.
@@ -196,7 +204,7 @@ class OpenAIGenerator:
                 continue
             retrieved: Sequence[str] = ()
             if self.documents:
-                from alchemist_core.retrieval import retrieve
+                from alchemist_core.generators.retrieval import retrieve
 
                 query = f"{spec.instruction} {' '.join(spec.class_names)}: {SUPPLEMENT_REQUESTS[kind]}"
                 retrieved = retrieve(query, self.documents)

@@ -19,14 +19,14 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from alchemist_core.apply import validate_program
 from alchemist_core.digest import digest_json
 from alchemist_core.errors import ProgramError
 from alchemist_core.generators.base import RejectedProgram
+from alchemist_core.generators.prompts import extract_program_source, repair_messages
 from alchemist_core.llm.client import ChatRequest, Completion, LLMClient, LLMError
-from alchemist_core.programs import LabelingProgram
-from alchemist_core.prompts import extract_program_source, repair_messages
-from alchemist_core.sandbox import SandboxLimits
+from alchemist_core.programs.apply import validate_program
+from alchemist_core.programs.program_set import LabelingProgram
+from alchemist_core.programs.sandbox import SandboxLimits
 
 
 @dataclass

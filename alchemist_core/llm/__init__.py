@@ -8,7 +8,13 @@ Examples
 """
 
 from alchemist_core.llm.cache import ResponseCache, request_key
-from alchemist_core.llm.client import ChatRequest, Completion, LLMClient, LLMEndpoint, LLMError
+from alchemist_core.llm.client import (
+    ChatRequest,
+    Completion,
+    LLMClient,
+    LLMEndpoint,
+    LLMError,
+)
 from alchemist_core.llm.ledger import PURPOSES, Ledger
 from alchemist_core.llm.pricing import (
     CostEstimate,

@@ -11,9 +11,9 @@ import logging
 import time
 from typing import Any, Mapping, Sequence
 
+from alchemist_core.data.storage import Storage
 from alchemist_core.digest import digest_json
 from alchemist_core.errors import StorageError
-from alchemist_core.storage import Storage
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import threading
 from collections import defaultdict
 from typing import Any, Mapping
 
-from alchemist_core.storage import Storage
+from alchemist_core.data.storage import Storage
 
 logger = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from typing import Any, Mapping, Sequence
 import yaml
 
 from alchemist_core.errors import InputError
-from alchemist_core.prompts import annotate_messages
+from alchemist_core.generators.prompts import annotate_messages
 from alchemist_core.spec import TaskSpec
 
 logger = logging.getLogger(__name__)

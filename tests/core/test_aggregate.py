@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from sklearn.exceptions import NotFittedError
 
-from alchemist_core.aggregate import (
+from alchemist_core.labelmodel.aggregate import (
     LABEL_MODELS,
     LabelModel,
     MajorityVote,
@@ -17,8 +17,8 @@ from alchemist_core.aggregate import (
     make_label_model,
     probs_to_preds,
 )
-from alchemist_core.evaluate import accuracy
-from alchemist_core.synthetic import make_synthetic_votes
+from alchemist_core.labelmodel.synthetic import make_synthetic_votes
+from alchemist_core.report.metrics import accuracy
 
 # Two strong programs and three near-chance ones: counting every vote once is hurt by the
 # weak ones, a model that learns accuracies is not.

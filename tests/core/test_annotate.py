@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 
 from alchemist_core.annotate import annotate_rows
+from alchemist_core.data.storage import Storage
 from alchemist_core.errors import InputError
+from alchemist_core.generators.prompts import annotate_messages
 from alchemist_core.llm import Ledger, LLMClient, LLMEndpoint, LLMError, ResponseCache
 from alchemist_core.llm.pricing import estimate_message_tokens, estimate_reply_tokens
-from alchemist_core.prompts import annotate_messages
 from alchemist_core.spec import parse_spec
-from alchemist_core.storage import Storage
 from tests.fake_llm import Fail, Reply, fake_llm, spam_rule  # noqa: F401
 
 SPEC = parse_spec(

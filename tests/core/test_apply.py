@@ -8,9 +8,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alchemist_core import InputError, LabelingProgram, ProgramSet
-from alchemist_core import apply
-from alchemist_core.apply import ValidationReport, label_partition, validate_program
-from alchemist_core.sandbox import PartitionLabels, SandboxLimits
+from alchemist_core.programs import apply
+from alchemist_core.programs.apply import (
+    ValidationReport,
+    label_partition,
+    validate_program,
+)
+from alchemist_core.programs.sandbox import PartitionLabels, SandboxLimits
 
 FAST = SandboxLimits(program_seconds=0.5)
 

@@ -9,7 +9,7 @@ import alchemist_core
 
 def test_core_does_not_import_prefect():
     modules = [m.name for m in pkgutil.walk_packages(alchemist_core.__path__, "alchemist_core.")]
-    modules = [m for m in modules if m != "alchemist_core.sandbox_worker"]
+    modules = [m for m in modules if m != "alchemist_core.programs.sandbox_worker"]
     code = (
         "import importlib, sys\n"
         f"for name in {modules!r}:\n"

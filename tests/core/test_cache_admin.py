@@ -19,8 +19,8 @@ from alchemist_core.cache_admin import (
     parse_age,
     prune_cache,
 )
+from alchemist_core.data.storage import Storage, open_storage
 from alchemist_core.errors import InputError
-from alchemist_core.storage import Storage, open_storage
 
 NOW = time.time()
 DAY = 86_400.0

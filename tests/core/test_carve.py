@@ -7,10 +7,16 @@ import json
 import numpy as np
 import pytest
 
-from alchemist_core.carve import DEFAULT_FRACTIONS, carve_assignment, carve_dataset, carve_fractions, check_fractions
+from alchemist_core.data.carve import (
+    DEFAULT_FRACTIONS,
+    carve_assignment,
+    carve_dataset,
+    carve_fractions,
+    check_fractions,
+)
+from alchemist_core.data.ingest import ingest_dataset, read_gold, read_weak_labels
+from alchemist_core.data.storage import open_storage
 from alchemist_core.errors import InputError
-from alchemist_core.ingest import ingest_dataset, read_gold, read_weak_labels
-from alchemist_core.storage import open_storage
 
 
 def test_the_default_carve_is_the_shared_data_rule():

@@ -18,7 +18,7 @@ import pytest
 from pydantic import BaseModel, TypeAdapter
 
 from alchemist_core.config import load_config
-from alchemist_core.image_pipeline import load_image_config
+from alchemist_core.images.pipeline import load_image_config
 from alchemist_core.relabel import load_relabel_config
 from flows.cli import CONFIG_FLAGS, ConfigFlags, build_parser, config_overrides, main
 

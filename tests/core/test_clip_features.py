@@ -5,18 +5,18 @@ import pytest
 import torch
 from PIL import Image
 
-from alchemist_core.clip_features import (
+from alchemist_core.data.storage import Storage
+from alchemist_core.errors import InputError
+from alchemist_core.images.clip import (
     TINY_MODEL,
     ClipModelSpec,
     concept_scores,
     embed_images_with_cache,
     load_clip,
-    zero_shot_prompts,
     zero_shot_proba,
+    zero_shot_prompts,
 )
-from alchemist_core.errors import InputError
-from alchemist_core.features import EmbeddingCache
-from alchemist_core.storage import Storage
+from alchemist_core.students.features import EmbeddingCache
 
 
 def images(n=6):

@@ -1,8 +1,7 @@
 import numpy as np
 import pytest
 
-from alchemist_core.apply import validate_program
-from alchemist_core.concepts import parse_concepts
+from alchemist_core.data.storage import Storage
 from alchemist_core.errors import InputError
 from alchemist_core.generators.base import GenerationContext, ProgramGenerator
 from alchemist_core.generators.concept_programs import (
@@ -14,10 +13,11 @@ from alchemist_core.generators.concept_programs import (
     margin_votes,
     score_matrix,
 )
+from alchemist_core.generators.prompts import concept_program_messages
+from alchemist_core.images.concepts import parse_concepts
 from alchemist_core.llm import Ledger, LLMClient, LLMEndpoint, ResponseCache
-from alchemist_core.prompts import concept_program_messages
+from alchemist_core.programs.apply import validate_program
 from alchemist_core.spec import parse_spec
-from alchemist_core.storage import Storage
 from tests.fake_llm import BROKEN, Reply, fake_llm  # noqa: F401
 
 CLASSES = ["circle", "square"]

@@ -3,8 +3,11 @@ import json
 import pytest
 import yaml
 
-from alchemist_core.concept_request import request_concepts
-from alchemist_core.concepts import (
+from alchemist_core.data.storage import Storage
+from alchemist_core.errors import InputError
+from alchemist_core.generators.prompts import concept_messages
+from alchemist_core.images.concept_request import request_concepts
+from alchemist_core.images.concepts import (
     ConceptSet,
     load_concept_file,
     load_concepts,
@@ -12,11 +15,8 @@ from alchemist_core.concepts import (
     parse_concepts,
     save_concepts,
 )
-from alchemist_core.errors import InputError
 from alchemist_core.llm import Ledger, LLMClient, LLMEndpoint, ResponseCache
-from alchemist_core.prompts import concept_messages
 from alchemist_core.spec import parse_spec
-from alchemist_core.storage import Storage
 from tests.fake_llm import Reply, fake_llm  # noqa: F401
 
 CLASSES = ["landbird", "waterbird"]

@@ -3,8 +3,8 @@ import doctest
 import numpy as np
 import pytest
 
-from alchemist_core import curate
-from alchemist_core.curate import CurationResult, curate_programs
+from alchemist_core.programs import curate
+from alchemist_core.programs.curate import CurationResult, curate_programs
 
 _ = -1  # ABSTAIN, to keep the matrices readable
 

@@ -3,10 +3,16 @@ import time
 import numpy as np
 import pytest
 
-from alchemist_core.demo import DEMO_CLASSES, DEMO_SPEC_NAME, DEMO_SPLITS, demo_table, make_demo_dataset
-from alchemist_core.ingest import ingest_dataset, read_gold
+from alchemist_core.data.demo import (
+    DEMO_CLASSES,
+    DEMO_SPEC_NAME,
+    DEMO_SPLITS,
+    demo_table,
+    make_demo_dataset,
+)
+from alchemist_core.data.ingest import ingest_dataset, read_gold
+from alchemist_core.data.storage import open_storage
 from alchemist_core.spec import load_spec
-from alchemist_core.storage import open_storage
 
 # Programs an LLM would plausibly write first: a few obvious keywords per class.
 KEYWORDS = {

@@ -5,19 +5,14 @@ import pytest
 import scipy.sparse
 import torch
 
-from alchemist_core.distill import (
-    STUDENTS,
-    LogisticStudent,
-    MLPStudent,
-    StudentConfig,
-    load_student,
-    make_student,
-    row_confidence,
-)
+from alchemist_core.data.storage import open_storage
 from alchemist_core.errors import InputError, StorageError
-from alchemist_core.storage import open_storage
+from alchemist_core.students.base import StudentHyperparameters, row_confidence
+from alchemist_core.students.logistic import LogisticStudent
+from alchemist_core.students.mlp import MLPStudent
+from alchemist_core.students.registry import STUDENTS, load_student, make_student
 
-FAST = StudentConfig(hidden=(32,), epochs=10, batch_size=100, device="cpu")
+FAST = StudentHyperparameters(hidden=(32,), epochs=10, batch_size=100, device="cpu")
 
 
 def blobs(n_rows: int, *, n_classes: int = 3, n_features: int = 16, seed: int = 0):
@@ -204,7 +199,7 @@ def test_logistic_student_reports_classes_without_mass(problem):
 
 
 def test_logistic_student_on_sparse_tfidf():
-    from alchemist_core.features import TfidfFeaturizer
+    from alchemist_core.students.features import TfidfFeaturizer
 
     texts = ["free money click here", "win a free prize now", "lovely song", "great video and song"] * 10
     posterior = np.array([[0.1, 0.9], [0.2, 0.8], [0.9, 0.1], [0.8, 0.2]] * 10)
@@ -229,8 +224,8 @@ def test_config_is_checked(change, message):
 
 
 def test_config_accepts_json_lists():
-    assert StudentConfig(hidden=[64, 32]).hidden == (64, 32)
-    assert StudentConfig(hidden=()).hidden == ()
+    assert StudentHyperparameters(hidden=[64, 32]).hidden == (64, 32)
+    assert StudentHyperparameters(hidden=()).hidden == ()
 
 
 def test_linear_student_without_hidden_layers(problem):
@@ -279,7 +274,8 @@ def test_make_student_rejects_unknown_names():
 
 
 def test_finetune_student_is_registered_with_its_own_defaults():
-    from alchemist_core.distill import FINETUNE_CONFIG, TEXT_STUDENTS, EncoderFineTuneStudent
+    from alchemist_core.students.finetune import FINETUNE_CONFIG, EncoderFineTuneStudent
+    from alchemist_core.students.registry import TEXT_STUDENTS
 
     student = make_student("finetune", seed=3)
     assert isinstance(student, EncoderFineTuneStudent) and "finetune" in TEXT_STUDENTS
@@ -295,7 +291,7 @@ def test_finetune_student_reads_texts_not_features(X):
 
 @pytest.mark.slow
 def test_finetune_student_learns_saves_and_loads_on_a_tiny_input(tmp_path):
-    from alchemist_core.distill import FINETUNE_CONFIG
+    from alchemist_core.students.finetune import FINETUNE_CONFIG
 
     spam = ["win a free prize now", "claim your free cash", "click here to win money"]
     ham = ["what a lovely song", "her voice is beautiful", "i love this melody"]

@@ -1,7 +1,12 @@
 import numpy as np
 import pytest
 
-from alchemist_core.evaluate import accuracy, binary_f1, classification_metrics, macro_f1
+from alchemist_core.report.metrics import (
+    accuracy,
+    binary_f1,
+    classification_metrics,
+    macro_f1,
+)
 
 
 def test_accuracy_ignores_unknown_gold():

@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 import scipy.sparse
 
-from alchemist_core import features
+from alchemist_core.data.storage import open_storage
 from alchemist_core.errors import InputError
-from alchemist_core.features import (
+from alchemist_core.students import features
+from alchemist_core.students.features import (
     EmbeddingCache,
     SentenceEmbeddingFeaturizer,
     TfidfFeaturizer,
@@ -17,7 +18,6 @@ from alchemist_core.features import (
     select_device,
     text_digest,
 )
-from alchemist_core.storage import open_storage
 
 COMMENTS = [
     "Check out my channel for free gift cards!!!",

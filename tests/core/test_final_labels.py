@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from alchemist_core.pseudolabels import final_label_table, pseudolabel_table
+from alchemist_core.labelmodel.pseudolabels import final_label_table, pseudolabel_table
 
 
 def _tables():

@@ -1,11 +1,11 @@
 import pytest
 
 from alchemist_core import InputError, LabelingProgram, ProgramSet
+from alchemist_core.data.storage import open_storage
 from alchemist_core.generators import GenerationContext, ProgramGenerator
 from alchemist_core.generators.library import LibraryGenerator
-from alchemist_core.programs import save_program_set
+from alchemist_core.programs.program_set import save_program_set
 from alchemist_core.spec import parse_spec
-from alchemist_core.storage import open_storage
 
 SPEC = parse_spec(
     {"name": "spam", "instruction": "Is this comment spam?", "classes": [{"name": "ham"}, {"name": "spam"}]}

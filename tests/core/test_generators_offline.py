@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alchemist_core import apply
-from alchemist_core.apply import ValidationReport, label_partition
 from alchemist_core.generators import GenerationContext, ProgramGenerator
 from alchemist_core.generators.offline import OfflineGenerator
-from alchemist_core.policy import check_program
-from alchemist_core.sandbox import SandboxLimits
+from alchemist_core.programs import apply
+from alchemist_core.programs.apply import ValidationReport, label_partition
+from alchemist_core.programs.policy import check_program
+from alchemist_core.programs.sandbox import SandboxLimits
 from alchemist_core.spec import parse_spec
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -366,8 +366,8 @@ def test_bad_labeled_rows():
 @pytest.mark.slow
 @pytest.mark.shared_data
 def test_youtube_valid_programs_cover_and_label_train():
-    from alchemist_core.features import encode_texts
     from alchemist_core.spec import load_spec
+    from alchemist_core.students.features import encode_texts
     from tests.core.wrench_protocol import read_wrench_split
 
     folder = SHARED_DATA / "wrench" / "youtube"

@@ -1,14 +1,14 @@
 import numpy as np
 import pytest
 
+from alchemist_core.data.storage import Storage
 from alchemist_core.digest import digest_json
 from alchemist_core.errors import InputError
 from alchemist_core.generators.base import GenerationContext, ProgramGenerator
 from alchemist_core.generators.openai import OpenAIGenerator
+from alchemist_core.generators.prompts import extract_program_source
 from alchemist_core.llm import Ledger, LLMClient, LLMEndpoint, LLMError, ResponseCache
-from alchemist_core.prompts import extract_program_source
 from alchemist_core.spec import parse_spec
-from alchemist_core.storage import Storage
 from tests.fake_llm import BROKEN, HOSTILE, NO_CODE, PROGRAMS, Fail, Reply, fake_llm  # noqa: F401
 
 SPEC = parse_spec(
@@ -203,7 +203,7 @@ def test_supplementary_information_in_the_spec_needs_no_stage_one_call(fake_llm,
 
 
 def test_documents_are_retrieved_into_the_stage_one_prompt(fake_llm, tmp_path, monkeypatch):
-    import alchemist_core.features
+    import alchemist_core.students.features
 
     vocabulary = ["spam", "channel", "subscribe", "garden", "tomato", "soil"]
 
@@ -211,7 +211,7 @@ def test_documents_are_retrieved_into_the_stage_one_prompt(fake_llm, tmp_path, m
         rows = np.array([[text.lower().count(word) + 1e-3 for word in vocabulary] for text in texts], dtype=np.float32)
         return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
-    monkeypatch.setattr(alchemist_core.features, "encode_texts", bag_of_words)
+    monkeypatch.setattr(alchemist_core.students.features, "encode_texts", bag_of_words)
     gardening = [f"Garden note {i}: tomato soil garden." for i in range(5)]
     documents = ["Spam comments beg you to subscribe to a channel: spam spam.", *gardening]
     generator = OpenAIGenerator(make_client(fake_llm.url, tmp_path), supplement_kinds=("rules",), documents=documents)

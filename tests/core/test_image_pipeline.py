@@ -2,10 +2,17 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from alchemist_core.concepts import parse_concepts
+from alchemist_core.data.ingest import read_gold
+from alchemist_core.data.storage import Storage
 from alchemist_core.errors import InputError
-from alchemist_core.image_demo import SHAPES_CLASSES, SHAPES_CONCEPTS, make_shapes_dataset
-from alchemist_core.image_pipeline import (
+from alchemist_core.images.concepts import parse_concepts
+from alchemist_core.images.dataset import ingest_images
+from alchemist_core.images.demo import (
+    SHAPES_CLASSES,
+    SHAPES_CONCEPTS,
+    make_shapes_dataset,
+)
+from alchemist_core.images.pipeline import (
     EMBEDDING_COLUMN,
     ImageRunConfig,
     concept_generation_context,
@@ -15,11 +22,8 @@ from alchemist_core.image_pipeline import (
     read_features,
     write_image_features,
 )
-from alchemist_core.images import ingest_images
-from alchemist_core.ingest import read_gold
-from alchemist_core.pseudolabels import pseudolabel_table
-from alchemist_core.sandbox import SandboxLimits
-from alchemist_core.storage import Storage
+from alchemist_core.labelmodel.pseudolabels import pseudolabel_table
+from alchemist_core.programs.sandbox import SandboxLimits
 
 CLIP = {"model": "alchemist-tiny", "pretrained": None, "cache_dir": None, "batch_size": 16, "device": "cpu",
         "zero_shot_template": "a photo of a {class_name}"}  # fmt: skip
@@ -82,7 +86,7 @@ def test_generators_see_train_samples_and_labeled_valid_rows_only(shapes, tmp_pa
 
 def test_concept_programs_are_fitted_once_per_fold_without_that_fold(shapes, tmp_path):
     from alchemist_core.generators.concept_programs import ConceptThresholdGenerator
-    from alchemist_core.image_pipeline import concept_fold_votes
+    from alchemist_core.images.pipeline import concept_fold_votes
     from alchemist_core.spec import load_spec
 
     root, dataset, data, concepts = shapes

@@ -1,6 +1,6 @@
 import pytest
 
-from alchemist_core.image_report import group_metrics, group_names, render_image_report
+from alchemist_core.images.report import group_metrics, group_names, render_image_report
 
 
 def test_worst_group_accuracy_exposes_a_spurious_labeler():

@@ -8,9 +8,10 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from alchemist_core.data.ingest import load_dataset_manifest, read_gold
+from alchemist_core.data.storage import Storage
 from alchemist_core.errors import InputError
-from alchemist_core.image_demo import SHAPES_CLASSES, make_shapes_dataset
-from alchemist_core.images import (
+from alchemist_core.images.dataset import (
     ImageDecodeError,
     decode_image,
     image_dataset_digest,
@@ -19,8 +20,7 @@ from alchemist_core.images import (
     load_images,
     read_groups,
 )
-from alchemist_core.ingest import load_dataset_manifest, read_gold
-from alchemist_core.storage import Storage
+from alchemist_core.images.demo import SHAPES_CLASSES, make_shapes_dataset
 
 
 def png(colour=(200, 10, 10), size=(8, 8)) -> bytes:
@@ -81,7 +81,7 @@ def test_corrupt_missing_and_empty_images_are_counted_and_skipped(tmp_path, capl
     (source / "a" / "1.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not really a png")
     (source / "b" / "2.png").write_bytes(png()[:40])  # truncated
     (source / "b" / "empty.png").write_bytes(b"")
-    with caplog.at_level(logging.WARNING, logger="alchemist_core.images"):
+    with caplog.at_level(logging.WARNING, logger="alchemist_core.images.dataset"):
         dataset = ingest_images(str(source), Storage(str(tmp_path / "ds")))
     assert dataset.info.n_skipped == {"train": {"corrupt": 2, "empty": 1}}
     assert dataset.info.total_skipped == 3

@@ -9,8 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from alchemist_core.errors import InputError, StorageError
-from alchemist_core.ingest import (
+from alchemist_core.data.ingest import (
     DatasetManifest,
     dataset_digest,
     ingest_dataset,
@@ -18,7 +17,8 @@ from alchemist_core.ingest import (
     read_gold,
     read_weak_labels,
 )
-from alchemist_core.storage import open_storage
+from alchemist_core.data.storage import open_storage
+from alchemist_core.errors import InputError, StorageError
 
 SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 CLASSES = ["billing", "technical", "shipping"]
@@ -389,7 +389,7 @@ def test_wrench_youtube(tmp_path):
 
 @pytest.mark.slow
 def test_a_million_row_csv_ingests_in_well_under_a_minute(tmp_path):
-    from alchemist_core.demo import DEMO_CLASSES, make_demo_dataset
+    from alchemist_core.data.demo import DEMO_CLASSES, make_demo_dataset
 
     source = make_demo_dataset(tmp_path / "big.csv", n_rows=1_000_000, seed=1)
     started = time.perf_counter()

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from alchemist_core.label_matrix import (
+from alchemist_core.programs.label_matrix import (
     check_label_matrix,
     coverage,
     program_conflict,

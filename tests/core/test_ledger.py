@@ -4,12 +4,12 @@ import math
 
 import pytest
 
+from alchemist_core.data.storage import Storage
 from alchemist_core.errors import InputError
+from alchemist_core.generators.prompts import annotate_messages
 from alchemist_core.llm import Ledger, estimate_annotation_cost, load_price_table
 from alchemist_core.llm.pricing import estimate_message_tokens, estimate_tokens
-from alchemist_core.prompts import annotate_messages
 from alchemist_core.spec import parse_spec
-from alchemist_core.storage import Storage
 
 SPEC = parse_spec(
     {

@@ -7,10 +7,17 @@ from pathlib import Path
 
 import pytest
 
+from alchemist_core.data.storage import Storage
 from alchemist_core.errors import InputError
-from alchemist_core.llm import ChatRequest, Ledger, LLMClient, LLMEndpoint, LLMError, ResponseCache
+from alchemist_core.llm import (
+    ChatRequest,
+    Ledger,
+    LLMClient,
+    LLMEndpoint,
+    LLMError,
+    ResponseCache,
+)
 from alchemist_core.llm.client import retry_after_seconds
-from alchemist_core.storage import Storage
 from tests.fake_llm import Fail, Hang, Malformed, Reply, fake_llm  # noqa: F401
 
 MESSAGES = [{"role": "user", "content": "Write a labeling program for spam."}]

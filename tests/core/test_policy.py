@@ -3,8 +3,12 @@ import doctest
 import pytest
 
 from alchemist_core import LabelingProgram, ProgramPolicyError
-from alchemist_core import policy
-from alchemist_core.policy import ALLOWED_IMPORTS, MAX_SOURCE_BYTES, check_program
+from alchemist_core.programs import policy
+from alchemist_core.programs.policy import (
+    ALLOWED_IMPORTS,
+    MAX_SOURCE_BYTES,
+    check_program,
+)
 
 KEYWORD_PROGRAM = '''\
 """Spam when the comment asks to subscribe or links out."""

@@ -1,14 +1,14 @@
 import pytest
 
+from alchemist_core.data.storage import open_storage
 from alchemist_core.errors import InputError, ProgramError
-from alchemist_core.programs import (
+from alchemist_core.programs.program_set import (
     LabelingProgram,
     ProgramSet,
     load_program_folder,
     load_program_set,
     save_program_set,
 )
-from alchemist_core.storage import open_storage
 
 SPAM = '''"""Spam when the comment links out."""
 def label(x):
@@ -73,9 +73,29 @@ def test_programs_can_be_checked_from_many_threads_at_once():
     # Prefect runs tasks in a thread pool: parsing program source must be thread-safe.
     from concurrent.futures import ThreadPoolExecutor
 
-    from alchemist_core.policy import check_program
+    from alchemist_core.programs.policy import check_program
 
     sources = [SPAM.replace("http", f"h{i}") + "\n" * (i % 7) + "x = [[[[[[[1]]]]]]]\n" for i in range(400)]
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda s: (check_program(s, name="p"), LabelingProgram("p", s).features), sources))
     assert all(violations == [] and features == () for violations, features in results)
+
+
+def test_a_parse_that_collides_with_another_threads_is_tried_again(monkeypatch):
+    import ast
+
+    import alchemist_core.digest as digest
+
+    real, calls = ast.parse, []
+
+    def colliding(source, filename="<unknown>"):
+        calls.append(filename)
+        if len(calls) == 1:
+            raise SystemError("AST constructor recursion depth mismatch (before=51, after=55)")
+        return real(source, filename=filename)
+
+    monkeypatch.setattr(digest.ast, "parse", colliding)
+    assert isinstance(digest.parse_python("x = 1\n"), ast.Module) and len(calls) == 2
+    monkeypatch.setattr(digest.ast, "parse", lambda *a, **k: (_ for _ in ()).throw(SystemError("other")))
+    with pytest.raises(SystemError, match="other"):
+        digest.parse_python("x = 1\n")

@@ -1,8 +1,7 @@
 import pytest
 
 from alchemist_core.errors import ProgramError
-from alchemist_core.policy import ALLOWED_IMPORTS
-from alchemist_core.prompts import (
+from alchemist_core.generators.prompts import (
     ALLOWED_IMPORTS_IN_PROMPT,
     MAX_FIELD_CHARS,
     SUPPLEMENT_KINDS,
@@ -15,6 +14,7 @@ from alchemist_core.prompts import (
     supplement_from_spec,
     supplement_messages,
 )
+from alchemist_core.programs.policy import ALLOWED_IMPORTS
 from alchemist_core.spec import parse_spec
 
 SPEC = parse_spec(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from alchemist_core.data.storage import open_storage
 from alchemist_core.errors import InputError
 from alchemist_core.relabel import load_relabel_config, read_source_run
-from alchemist_core.storage import open_storage
 
 
 def test_config_from_yaml_and_flags(tmp_path):

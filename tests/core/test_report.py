@@ -2,7 +2,7 @@ import copy
 
 import numpy as np
 
-from alchemist_core.report import render_report
+from alchemist_core.report.render import render_report
 
 RESULTS = {
     "title": "youtube spam",
@@ -142,7 +142,7 @@ def test_estimate_without_ledger():
 
 
 def test_cost_section_lists_every_call_with_its_purpose():
-    from alchemist_core.report import render_report
+    from alchemist_core.report.render import render_report
 
     ledger = [
         {"purpose": "supplement", "model": "gpt-4", "prompt_tokens": 100, "completion_tokens": 50, "dollars": 0.006, "cached": False, "latency_s": 1.5},

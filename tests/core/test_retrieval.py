@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from alchemist_core.errors import InputError
-from alchemist_core.retrieval import chunk_text, load_documents, retrieve
+from alchemist_core.generators.retrieval import chunk_text, load_documents, retrieve
 
 VOCABULARY = ["spam", "link", "subscribe", "tomato", "garden", "soil"]
 

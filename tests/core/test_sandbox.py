@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from alchemist_core import InputError, LabelingProgram, ProgramSet
-from alchemist_core import sandbox
-from alchemist_core.policy import ALLOWED_IMPORTS
-from alchemist_core.sandbox import WORKER_PATH, SandboxLimits, run_programs
+from alchemist_core.programs import sandbox
+from alchemist_core.programs.policy import ALLOWED_IMPORTS
+from alchemist_core.programs.sandbox import WORKER_PATH, SandboxLimits, run_programs
 
 ROWS = {"text": ["Subscribe to my channel!", "great song", "check out www.spam.com", "love it"]}
 FAST = SandboxLimits(program_seconds=0.5)

@@ -6,15 +6,16 @@ import numpy as np
 import pytest
 
 from alchemist_core.errors import InputError
-from alchemist_core.evaluate import classification_metrics
-from alchemist_core.features import TfidfFeaturizer
+from alchemist_core.report.metrics import classification_metrics
 from alchemist_core.selection import (
     LABEL_MODEL_FINAL,
     CandidateScore,
     FoldVotes,
     MetricChoice,
     Selection,
+    bootstrap_interval,
     choose_label_model_only,
+    corrected_for_choice,
     cross_fit_label_models,
     is_collapsed,
     label_model_candidates,
@@ -22,11 +23,10 @@ from alchemist_core.selection import (
     pick,
     resolve_metric,
     select,
-    bootstrap_interval,
-    corrected_for_choice,
     weighted_scores,
 )
-from alchemist_core.training import StudentChoice
+from alchemist_core.students.features import TfidfFeaturizer
+from alchemist_core.students.training import StudentChoice
 
 ACCURACY = MetricChoice("accuracy", "accuracy: the spec sets no metric", False)
 
@@ -269,7 +269,7 @@ def test_a_collapsing_label_model_is_not_chosen_when_the_metric_is_left_to_the_r
 
 
 def test_a_student_of_pseudolabels_alone_is_fitted_once_when_every_fold_shares_its_training_rows(monkeypatch):
-    import alchemist_core.training as training
+    import alchemist_core.students.training as training
 
     y_train, y_valid, features, rng = _task(300, 60, 3, seed=5)
     L = np.where(rng.random((300, 3)) < 0.6, y_train[:, None], -1).astype(np.int8)
@@ -348,8 +348,8 @@ def test_a_program_is_never_judged_on_the_row_it_is_scored_on():
     # Program i votes a coin flip on valid row i only. Judged in-sample, the flips that were
     # right would keep their weight and the wrong ones lose it (about 0.75 accuracy); judged
     # out of fold, no program has evidence on its own row and the score stays at chance.
-    from alchemist_core.aggregate import make_label_model, probs_to_preds
-    from alchemist_core.evaluate import accuracy
+    from alchemist_core.labelmodel.aggregate import make_label_model, probs_to_preds
+    from alchemist_core.report.metrics import accuracy
 
     rng = np.random.default_rng(0)
     n = 200

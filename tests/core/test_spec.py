@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 import alchemist_core.spec
-from alchemist_core.demo import DEMO_CLASSES, DEMO_SPEC_NAME
+from alchemist_core.data.demo import DEMO_CLASSES, DEMO_SPEC_NAME
 from alchemist_core.errors import InputError
 from alchemist_core.spec import load_spec, parse_spec
 

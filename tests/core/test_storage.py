@@ -3,8 +3,8 @@ import os
 import pyarrow as pa
 import pytest
 
+from alchemist_core.data.storage import Storage, open_storage
 from alchemist_core.errors import StorageError
-from alchemist_core.storage import Storage, open_storage
 
 
 def test_local_write_read_roundtrip(tmp_path):

@@ -6,11 +6,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from alchemist_core.data.ingest import ingest_dataset
+from alchemist_core.data.storage import open_storage
 from alchemist_core.errors import InputError
-from alchemist_core.ingest import ingest_dataset
-from alchemist_core.pseudolabels import pseudolabel_table
-from alchemist_core.storage import open_storage
-from alchemist_core.training import (
+from alchemist_core.labelmodel.pseudolabels import pseudolabel_table
+from alchemist_core.students.training import (
     DEFAULT_STUDENT_CANDIDATES,
     StudentChoice,
     distill_and_predict,
@@ -52,7 +52,7 @@ def test_choice_names_and_checks():
 
 
 def test_rows_modes_train_on_what_they_say():
-    from alchemist_core.features import TfidfFeaturizer
+    from alchemist_core.students.features import TfidfFeaturizer
 
     texts, y = _texts(200, seed=0)
     X = TfidfFeaturizer().fit_transform(texts)
@@ -70,7 +70,7 @@ def test_rows_modes_train_on_what_they_say():
 
 
 def test_gold_modes_learn_from_the_labeled_rows():
-    from alchemist_core.features import TfidfFeaturizer
+    from alchemist_core.students.features import TfidfFeaturizer
 
     train, y_train = _texts(300, seed=1)
     valid, y_valid = _texts(60, seed=2)
@@ -105,7 +105,7 @@ def test_gold_rows_weigh_as_much_as_the_pseudolabeled_rows():
 
 
 def test_a_student_chooses_its_settings_on_held_out_pseudolabels_not_on_gold():
-    from alchemist_core.features import TfidfFeaturizer
+    from alchemist_core.students.features import TfidfFeaturizer
 
     train, y_train = _texts(400, seed=3)
     X = TfidfFeaturizer().fit_transform(train)
@@ -207,7 +207,7 @@ def test_distill_and_predict_with_a_fixed_student_is_unchanged(labeled_run):
 
 
 def test_a_capped_student_is_fitted_on_a_sample_and_predicts_every_row(labeled_run, monkeypatch):
-    import alchemist_core.training as training
+    import alchemist_core.students.training as training
 
     data, run, labels, shards, tmp_path = labeled_run
     monkeypatch.setattr(training, "PREDICT_CHUNK_ROWS", 37)  # several chunks for the rows left out of the fit
@@ -248,7 +248,7 @@ def test_student_names_parse_back_and_bad_ones_say_what_is_expected():
 
 
 def test_a_stored_student_reads_what_it_was_trained_on(labeled_run):
-    from alchemist_core.training import stored_student_inputs
+    from alchemist_core.students.training import stored_student_inputs
 
     data, run, labels, shards, tmp_path = labeled_run
     settings = {**SETTINGS, "model": "logreg", "features": "tfidf"}

@@ -6,11 +6,15 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from alchemist_core.ingest import ingest_dataset
-from alchemist_core.programs import LabelingProgram, ProgramSet, save_program_set
-from alchemist_core.storage import open_storage
-from alchemist_core.vote_shards import read_label_matrix
-from alchemist_core.votes import apply_shard
+from alchemist_core.data.ingest import ingest_dataset
+from alchemist_core.data.storage import open_storage
+from alchemist_core.programs.program_set import (
+    LabelingProgram,
+    ProgramSet,
+    save_program_set,
+)
+from alchemist_core.programs.vote_shards import read_label_matrix
+from alchemist_core.programs.votes import apply_shard
 
 PAID = "def label(x):\n    return 0 if 'refund' in x['text'] else -1\n"
 BROKEN = "def label(x):\n    return 1 if 'crash' in x['text'] else -1\n"
@@ -67,8 +71,8 @@ def test_without_a_shard_digest_nothing_is_cached(tmp_path, shard):
 
 
 def _vote_shards(tmp_path, n_shards=4, n_rows=250, n_programs=5, seed=0):
-    from alchemist_core.storage import open_storage
-    from alchemist_core.vote_shards import votes_table
+    from alchemist_core.data.storage import open_storage
+    from alchemist_core.programs.vote_shards import votes_table
 
     rng = np.random.default_rng(seed)
     store = open_storage(str(tmp_path / "votes"))
@@ -81,8 +85,11 @@ def _vote_shards(tmp_path, n_shards=4, n_rows=250, n_programs=5, seed=0):
 
 
 def test_a_sampled_label_matrix_is_the_same_draw_as_the_whole_one(tmp_path):
+    from alchemist_core.programs.vote_shards import (
+        read_label_matrix,
+        sample_label_matrix,
+    )
     from alchemist_core.sampling import sample_rows
-    from alchemist_core.vote_shards import read_label_matrix, sample_label_matrix
 
     uris, names = _vote_shards(tmp_path)
     _, L_all, _ = read_label_matrix(uris, names)
@@ -95,8 +102,11 @@ def test_a_sampled_label_matrix_is_the_same_draw_as_the_whole_one(tmp_path):
 
 
 def test_snorkel_fitted_on_the_sampled_read_equals_snorkel_fitted_on_every_row(tmp_path):
-    from alchemist_core.aggregate import make_label_model
-    from alchemist_core.vote_shards import read_label_matrix, sample_label_matrix
+    from alchemist_core.labelmodel.aggregate import make_label_model
+    from alchemist_core.programs.vote_shards import (
+        read_label_matrix,
+        sample_label_matrix,
+    )
 
     uris, names = _vote_shards(tmp_path, seed=1)
     _, L_all, _ = read_label_matrix(uris, names)

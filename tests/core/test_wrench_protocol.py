@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from alchemist_core.aggregate import SnorkelLabelModel, probs_to_preds
 from alchemist_core.errors import InputError
-from alchemist_core.evaluate import classification_metrics
+from alchemist_core.labelmodel.aggregate import SnorkelLabelModel, probs_to_preds
+from alchemist_core.report.metrics import classification_metrics
 from tests.core.wrench_protocol import read_wrench_split, wrench_majority_vote_metrics
 
 WRENCH = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "wrench"

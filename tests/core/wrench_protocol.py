@@ -1,6 +1,6 @@
 """WRENCH benchmark splits and WRENCH's majority-vote evaluation protocol, for the tests.
 
-The pipeline reads WRENCH folders through :mod:`alchemist_core.ingest`; the tests use this
+The pipeline reads WRENCH folders through :mod:`alchemist_core.data.ingest`; the tests use this
 reader, in the file's row order, to check that Alchemist's majority vote and metrics reproduce
 WRENCH's published numbers.
 
@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from alchemist_core.aggregate import MajorityVote, probs_to_preds
 from alchemist_core.errors import InputError
-from alchemist_core.evaluate import classification_metrics
-from alchemist_core.label_matrix import check_label_matrix, coverage
+from alchemist_core.labelmodel.aggregate import MajorityVote, probs_to_preds
+from alchemist_core.programs.label_matrix import check_label_matrix, coverage
+from alchemist_core.report.metrics import classification_metrics
 
 
 def read_wrench_split(path: str | Path) -> tuple[list[str], list[dict[str, Any]], np.ndarray, np.ndarray]:

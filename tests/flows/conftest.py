@@ -13,7 +13,7 @@ from tests.flows.helpers import quick_programs
 @pytest.fixture(scope="session")
 def small_demo_csv(tmp_path_factory) -> Path:
     """600 demo tickets (train, valid, test), a few shards each at 200 rows per shard."""
-    from alchemist_core.demo import make_demo_dataset
+    from alchemist_core.data.demo import make_demo_dataset
 
     return make_demo_dataset(tmp_path_factory.mktemp("demo") / "tickets.csv", n_rows=600, seed=3)
 

@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 
 from alchemist_core.config import load_config
-from tests.flows.helpers import CACHED_TASKS, small_settings, states_by_task, task_states
+from tests.flows.helpers import (
+    CACHED_TASKS,
+    small_settings,
+    states_by_task,
+    task_states,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -54,7 +59,7 @@ def test_only_what_depends_on_a_change_is_recomputed(prefect_harness, small_demo
     import alchemist_core.digest as digest
 
     real = digest.source_bytes
-    edited_worker = "alchemist_core.sandbox_worker"
+    edited_worker = "alchemist_core.programs.sandbox_worker"
     monkeypatch.setattr(digest, "source_bytes", lambda name: real(name) + (b"\n# edited\n" if name == edited_worker else b""))
     recoded, states = _run(config)
     assert states["generate-programs"] == {"Completed"} and states["apply-programs"] == {"Completed"}

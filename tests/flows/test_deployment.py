@@ -114,7 +114,7 @@ def test_deploy_trigger_from_the_api_and_run_on_a_worker(prefect_server, small_d
     # The UI's form: the RunConfig model with its nested sections.
     schema = deployment.parameter_openapi_schema
     assert schema["properties"]["config"]["$ref"] == "#/definitions/RunConfig"
-    assert {"RunConfig", "DataConfig", "GeneratorConfig", "StudentSettings", "DaskSettings"} <= set(schema["definitions"])
+    assert {"RunConfig", "DataConfig", "GeneratorConfig", "StudentConfig", "DaskConfig"} <= set(schema["definitions"])
     assert "shard_rows" in schema["definitions"]["DataConfig"]["properties"]
 
     worker = subprocess.Popen(

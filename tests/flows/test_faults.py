@@ -10,11 +10,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from alchemist_core.demo import make_demo_dataset
-from alchemist_core.ingest import ingest_dataset
-from alchemist_core.programs import load_program_folder, save_program_set
-from alchemist_core.storage import open_storage
-from alchemist_core.votes import apply_shard
+from alchemist_core.data.demo import make_demo_dataset
+from alchemist_core.data.ingest import ingest_dataset
+from alchemist_core.data.storage import open_storage
+from alchemist_core.programs.program_set import load_program_folder, save_program_set
+from alchemist_core.programs.votes import apply_shard
 
 PROGRAMS = Path(__file__).parent / "programs"
 SLOW = '''"""Billing by keyword, slowly: a busy loop per row keeps each shard busy for a while."""
@@ -38,7 +38,7 @@ def test_killed_dask_worker_gives_the_same_votes(tmp_path):
                               class_names=["billing", "technical", "shipping", "account"])
     program_set = load_program_folder(PROGRAMS)
     program_set = program_set.subset([n for n in program_set.names if not n.startswith("zz_")])
-    from alchemist_core.programs import LabelingProgram, ProgramSet
+    from alchemist_core.programs.program_set import LabelingProgram, ProgramSet
 
     program_set = ProgramSet((*program_set.programs, LabelingProgram("slow_billing", SLOW)))
     programs_uri = save_program_set(program_set, open_storage(str(tmp_path)), "programs")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from alchemist_core.config import load_config
-from alchemist_core.demo import make_demo_dataset
+from alchemist_core.data.demo import make_demo_dataset
 from tests.flows.helpers import task_states
 
 PROGRAMS = Path(__file__).parent / "programs"

@@ -2,10 +2,10 @@ import json
 
 import pytest
 
-from alchemist_core.image_demo import make_shapes_dataset
-from alchemist_core.image_pipeline import load_image_config
+from alchemist_core.data.storage import Storage
+from alchemist_core.images.demo import make_shapes_dataset
+from alchemist_core.images.pipeline import load_image_config
 from alchemist_core.llm import Ledger
-from alchemist_core.storage import Storage
 from tests.fake_llm import Reply, fake_llm  # noqa: F401
 
 pytestmark = pytest.mark.slow

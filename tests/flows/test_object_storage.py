@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from alchemist_core.config import load_config
-from tests.flows.helpers import CACHED_TASKS, small_settings, states_by_task, task_states
+from tests.flows.helpers import (
+    CACHED_TASKS,
+    small_settings,
+    states_by_task,
+    task_states,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +71,7 @@ def test_run_on_s3_writes_every_artifact_there_and_reruns_from_cache(prefect_har
 
     # Pruning on S3: objects are dated by their LastModified; nothing is a day old, everything is older than zero.
     from alchemist_core.cache_admin import cache_usage, prune_cache
-    from alchemist_core.storage import open_storage
+    from alchemist_core.data.storage import open_storage
 
     root = open_storage(storage)
     usage = {area.area: area for area in cache_usage(root)}

@@ -12,7 +12,12 @@ import pytest
 
 from alchemist_core.config import load_config
 from alchemist_core.relabel import RelabelConfig
-from tests.flows.helpers import quick_programs, small_settings, states_by_task, task_states
+from tests.flows.helpers import (
+    quick_programs,
+    small_settings,
+    states_by_task,
+    task_states,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -33,7 +38,7 @@ def new_tickets(tmp_path_factory) -> Path:
     """Tickets the source run never saw: another seed, no split column (all rows are ``train``)."""
     import pyarrow.csv as pacsv
 
-    from alchemist_core.demo import demo_table
+    from alchemist_core.data.demo import demo_table
 
     path = tmp_path_factory.mktemp("new") / "new_tickets.csv"
     pacsv.write_csv(demo_table(n_rows=400, seed=11).drop_columns(["split"]), str(path))

@@ -4,7 +4,7 @@ Each file in ``corpus/`` is one labeling program that attacks the sandbox or fai
 a careless program might. Its module docstring names the attack on its first line and the
 expected outcome on an ``expect:`` line:
 
-- ``static``: :func:`alchemist_core.policy.check_program` rejects it; ``reason:`` is part of
+- ``static``: :func:`alchemist_core.programs.policy.check_program` rejects it; ``reason:`` is part of
   one of the violations;
 - ``runtime:timeout``: it passes the policy and the worker's timer stops it;
 - ``runtime:quarantined``: its votes are discarded with a reason that contains ``reason:``

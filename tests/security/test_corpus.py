@@ -1,6 +1,6 @@
 """Every hostile program is rejected by the policy or contained at run time.
 
-Each runtime program runs through :func:`alchemist_core.apply.label_partition` between two
+Each runtime program runs through :func:`alchemist_core.programs.apply.label_partition` between two
 well-behaved programs on a realistic batch, with short limits. Contained means: the run
 completes, the well-behaved programs' votes are exactly right, and the hostile program's
 outcome is the one its docstring expects.
@@ -11,11 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from alchemist_core.apply import label_partition
-from alchemist_core.sandbox import PartitionLabels
-from alchemist_core.policy import check_program
-from alchemist_core.programs import ABSTAIN
-from alchemist_core.sandbox import SandboxLimits
+from alchemist_core.programs.apply import label_partition
+from alchemist_core.programs.policy import check_program
+from alchemist_core.programs.program_set import ABSTAIN
+from alchemist_core.programs.sandbox import PartitionLabels, SandboxLimits
 from tests.security import (
     EXPECTED,
     FIELDS,

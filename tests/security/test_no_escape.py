@@ -23,10 +23,11 @@ from pathlib import Path
 
 import pytest
 
-from alchemist_core import LabelingProgram, ProgramSet, sandbox, sandbox_worker
-from alchemist_core.policy import ALLOWED_IMPORTS
-from alchemist_core.programs import ABSTAIN
-from alchemist_core.sandbox import SandboxLimits, run_programs
+from alchemist_core import LabelingProgram, ProgramSet
+from alchemist_core.programs import sandbox, sandbox_worker
+from alchemist_core.programs.policy import ALLOWED_IMPORTS
+from alchemist_core.programs.program_set import ABSTAIN
+from alchemist_core.programs.sandbox import SandboxLimits, run_programs
 from tests.security import EXPECTED, RUNTIME_OUTCOMES, load_corpus
 
 REPO = Path(__file__).resolve().parents[2]
@@ -44,8 +45,8 @@ ROWS = {"text": ["Subscribe to my channel!", "great song", "check out www.spam.c
 CORPUS_RUN = """
 import json, logging, sys
 from dataclasses import asdict
-from alchemist_core.apply import label_partition
-from alchemist_core.sandbox import SandboxLimits
+from alchemist_core.programs.apply import label_partition
+from alchemist_core.programs.sandbox import SandboxLimits
 from tests.security import FIELDS, N_CLASSES, RUNTIME_OUTCOMES, batch, between_good_programs, load_corpus
 
 logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
@@ -63,9 +64,9 @@ json.dump(
 
 BYPASS_RUN = """
 import json, sys
-from alchemist_core import sandbox
-from alchemist_core.policy import ALLOWED_IMPORTS
-from alchemist_core.sandbox import SandboxLimits
+from alchemist_core.programs import sandbox
+from alchemist_core.programs.policy import ALLOWED_IMPORTS
+from alchemist_core.programs.sandbox import SandboxLimits
 
 source = sys.stdin.read()
 outcomes = sandbox._run_isolating(

@@ -19,17 +19,17 @@ USES = {
     "selection-rows": "alchemist_core.selection_rows",  # write_selection_rows
     "generate-programs": "alchemist_core.generators.offline_mining",  # the offline generator's miner
     "generate-fold-programs": "alchemist_core.generators.offline_mining",
-    "apply-programs": "alchemist_core.sandbox_worker",  # runs every program, started as a script
-    "curate-programs": "alchemist_core.curate",  # the curation rules
-    "select-final-labels": "alchemist_core.distill",  # the students scored out of fold
-    "select-label-model": "alchemist_core.image_pipeline",  # concept_fold_votes
-    "fit-label-model": "alchemist_core.aggregate",  # the label models
-    "predict-labels": "alchemist_core.pseudolabels",  # pseudolabel_table
-    "distill-student": "alchemist_core.training",  # distill_and_predict
-    "final-labels": "alchemist_core.pseudolabels",  # final_label_table
+    "apply-programs": "alchemist_core.programs.sandbox_worker",  # runs every program, started as a script
+    "curate-programs": "alchemist_core.programs.curate",  # the curation rules
+    "select-final-labels": "alchemist_core.students.registry",  # the students scored out of fold
+    "select-label-model": "alchemist_core.images.pipeline",  # concept_fold_votes
+    "fit-label-model": "alchemist_core.labelmodel.aggregate",  # the label models
+    "predict-labels": "alchemist_core.labelmodel.pseudolabels",  # pseudolabel_table
+    "distill-student": "alchemist_core.students.training",  # distill_and_predict
+    "final-labels": "alchemist_core.labelmodel.pseudolabels",  # final_label_table
     "generate-concept-programs": "alchemist_core.generators.concept_programs",
-    "distill-image-student": "alchemist_core.pseudolabels",  # table_posterior, through image_pipeline
-    "predict-student": "alchemist_core.features",  # the student's features on new rows
+    "distill-image-student": "alchemist_core.labelmodel.pseudolabels",  # table_posterior, through image_pipeline
+    "predict-student": "alchemist_core.students.features",  # the student's features on new rows
 }
 
 
@@ -73,9 +73,9 @@ def test_the_image_student_follows_the_pseudolabels_it_reads(monkeypatch):
     from tasks.images import distill_image_student
 
     # image_pipeline.distill_image_student reads the pseudolabels through table_posterior.
-    assert "alchemist_core.pseudolabels" in task_core_modules(distill_image_student)
+    assert "alchemist_core.labelmodel.pseudolabels" in task_core_modules(distill_image_student)
     before = _key(distill_image_student)
-    _edited(monkeypatch, "alchemist_core.pseudolabels")
+    _edited(monkeypatch, "alchemist_core.labelmodel.pseudolabels")
     assert _key(distill_image_student) != before
 
 
@@ -84,7 +84,7 @@ def test_code_a_task_never_runs_leaves_its_key_alone(monkeypatch):
     from tasks.run import curate_programs
 
     keys = {task: _key(task) for task in (fit_label_model, predict_labels, curate_programs)}
-    for module in ("alchemist_core.cache_admin", "alchemist_core.image_report", "alchemist_core.clip_features"):
+    for module in ("alchemist_core.cache_admin", "alchemist_core.images.report", "alchemist_core.images.clip"):
         assert all(module not in task_core_modules(task) for task in keys)
         _edited(monkeypatch, module)
     assert {task: _key(task) for task in keys} == keys

@@ -6,7 +6,13 @@ from pathlib import Path
 
 from alchemist_core.config import GeneratorConfig
 from alchemist_core.refs import DatasetRef
-from tasks.caching import ContentInputs, artifact_key, content_policy, reference_identity, result_storage
+from tasks.caching import (
+    ContentInputs,
+    artifact_key,
+    content_policy,
+    reference_identity,
+    result_storage,
+)
 from tasks.generate import GeneratorSources, files_digest
 
 
@@ -62,7 +68,7 @@ def test_artifact_keys_are_lowercase_letters_digits_and_dashes():
 
 
 def test_typed_references_count_by_their_identity(tmp_path):
-    from alchemist_core.ingest import DatasetManifest, SplitInfo
+    from alchemist_core.data.ingest import DatasetManifest, SplitInfo
     from alchemist_core.refs import Splits, VoteSet
 
     manifest = DatasetManifest(

@@ -4,8 +4,8 @@ expect: static
 reason: importing 'wraps' is not allowed
 """
 
-from functools import wraps
 import statistics
+from functools import wraps
 
 
 def fake(data):

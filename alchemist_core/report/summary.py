@@ -1,0 +1,256 @@
+"""Assemble a run's results for the report and ``metrics.json`` from its artifacts.
+
+Gold labels are read here, for evaluation only: they never reach a program, a label model
+fit or a student fit. The test split is scored, never used for a choice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from alchemist_core.data.ingest import DatasetManifest, read_gold
+from alchemist_core.data.storage import Storage
+from alchemist_core.labelmodel.aggregate import probs_to_preds
+from alchemist_core.labelmodel.pseudolabels import table_posterior
+from alchemist_core.programs.label_matrix import program_summary
+from alchemist_core.programs.vote_shards import read_label_matrix
+from alchemist_core.refs import (
+    DatasetRef,
+    LabelModelRef,
+    ProgramSetRef,
+    RunContext,
+    RunOutputs,
+    RunReport,
+    StudentRef,
+    VoteSet,
+)
+from alchemist_core.report.metrics import classification_metrics
+
+logger = logging.getLogger(__name__)
+
+ANNOTATION_BATCH_SIZE = 20
+
+
+def _aligned_gold(data: Storage, split: str, row_ids: np.ndarray) -> np.ndarray:
+    gold_ids, gold = read_gold(data, split)
+    if len(gold_ids) == len(row_ids) and np.array_equal(gold_ids.astype(str), row_ids.astype(str)):
+        return gold
+    lookup = dict(zip(gold_ids.tolist(), gold.tolist()))
+    return np.asarray([lookup.get(r, -1) for r in row_ids.tolist()], dtype=np.int64)
+
+
+def _metric_row(model: str, split: str, y: np.ndarray, pred: np.ndarray, n_classes: int, **extra: Any) -> dict[str, Any]:
+    scores = classification_metrics(y, pred, n_classes)
+    row = {"model": model, "split": split, **{k: v for k, v in scores.items() if k in ("accuracy", "macro_f1", "binary_f1")}}
+    row.update(extra)
+    return row
+
+
+def full_labeling_estimate(spec, data: Storage, manifest: DatasetManifest, fields: Sequence[str], model: str) -> dict[str, Any] | None:
+    """What labeling every row with ``model`` directly would cost (an estimate; no call is made)."""
+    from alchemist_core.llm import estimate_annotation_cost, load_price_table
+
+    n_rows = sum(info.n_rows for info in manifest.splits.values())
+    if n_rows == 0:
+        return None
+    first_split = next(iter(manifest.splits.values()))
+    sample = data.read_table(first_split.shards[0], columns=list(fields)).slice(0, 200).to_pylist()
+    estimate = estimate_annotation_cost(spec, sample, n_rows, model, load_price_table(), ANNOTATION_BATCH_SIZE)
+    return {"model": model, "n_rows": n_rows, "dollars": estimate.dollars, "n_calls": estimate.n_calls, "method": estimate.method}
+
+
+def collect_results(
+    *,
+    spec,
+    run_info: Mapping[str, Any],
+    manifest: DatasetManifest,
+    data: Storage,
+    run: Storage,
+    programs: ProgramSetRef,
+    votes: VoteSet,
+    label_model: LabelModelRef,
+    labels: Mapping[str, Sequence[str]],
+    student: StudentRef | None,
+    settings: Mapping[str, Any],
+    selection: Any = None,
+    final: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Results shaped like :class:`alchemist_core.report.render.ReportResults`, plus a flat ``summary``.
+
+    With a ``selection`` (the run's out-of-fold choices), the label model and the student are
+    refitted with the valid split's labels, so their scores there would be in-sample: the valid
+    split is then shown by the out-of-fold scores of the selection, and the other splits by the
+    refitted models and the ``final`` labels.
+    """
+    n_classes = spec.n_classes
+    splits = {"train": settings["data"]["train_split"], "valid": settings["data"]["valid_split"], "test": settings["data"]["test_split"]}
+    names = list(programs.names or votes.active)
+    origins: dict[str, str] = {}
+    if programs.uri:
+        manifest_json = Storage(programs.uri).read_json("manifest.json")
+        for entry in manifest_json["programs"]:
+            origin = entry.get("origin", {})
+            origins[entry["name"]] = ":".join(str(x) for x in (origin.get("generator", "?"), origin.get("model")) if x)
+    else:
+        origins = {name: "dataset weak labels" for name in names}
+
+    program_rows: dict[str, dict[str, Any]] = {}
+    metrics: list[dict[str, Any]] = []
+    summary: dict[str, Any] = {}
+    for role, split in splits.items():
+        if split not in votes.shards:
+            continue
+        row_ids, L, _ = read_label_matrix(votes.split_shards(split), names)
+        has_gold = manifest.splits[split].has_gold if split in manifest.splits else False
+        gold = _aligned_gold(data, split, row_ids) if has_gold else None
+        per_program = program_summary(L, names, gold, n_classes=n_classes)
+        covered = (L != -1).any(axis=1) if L.shape[1] else np.zeros(len(L), dtype=bool)
+        summary[f"coverage.{split}"] = round(float(covered.mean()) if len(covered) else 0.0, 4)
+        for entry in per_program:
+            row = program_rows.setdefault(entry["name"], {"name": entry["name"], "origin": origins.get(entry["name"], "?"), "accuracy": {}})
+            if role == "train":
+                row.update(coverage=entry["coverage"], overlap=entry["overlap"], conflict=entry["conflict"])
+            # Programs mined from the valid rows would score in-sample there: only other splits judge them.
+            if gold is not None and role != "train" and not (role == "valid" and programs.valid_rows_seen):
+                row["accuracy"][split] = entry.get("accuracy")
+        if gold is None or role == "train" or split not in labels:
+            continue
+        if selection is not None and role == "valid":
+            metrics += _out_of_fold_rows(selection, split)
+            continue
+        pseudo = pa.concat_tables([Storage(uri).read_table() for uri in labels[split]])
+        pred = probs_to_preds(table_posterior(pseudo), tie_break="wrench")
+        metrics.append(_metric_row("label model", split, gold, pred, n_classes, coverage=summary[f"coverage.{split}"]))
+        if student and split in student.predictions:
+            table = Storage(student.predictions[split]).read_table()
+            student_gold = _aligned_gold(data, split, table.column("row_id").to_numpy(zero_copy_only=False))
+            metrics.append(_metric_row("student", split, student_gold, table.column("label").to_numpy(), n_classes))
+        if final and split in final:
+            table = Storage(final[split]).read_table()
+            final_gold = _aligned_gold(data, split, table.column("row_id").to_numpy(zero_copy_only=False))
+            metrics.append(_metric_row("final labels", split, final_gold, table.column("label").to_numpy(), n_classes))
+
+    faults = votes.faults
+    quarantined = votes.quarantined
+    for name, row in program_rows.items():
+        fault = faults.get(name, {})
+        row["faults"] = {"errors": fault.get("n_errors", 0), "invalid": fault.get("n_invalid", 0), "timed_out": int(bool(fault.get("timed_out")))}
+        row["quarantined"] = quarantined.get(name)
+    for row in metrics:
+        for key in ("accuracy", "macro_f1", "binary_f1"):
+            if row.get(key) is not None:
+                model = row["model"].replace(" (out of fold)", "").replace(" ", "_")
+                split_key = f"{row['split']}_out_of_fold" if row["model"].endswith("(out of fold)") else row["split"]
+                summary[f"{model}.{split_key}.{key}"] = round(float(row[key]), 4)
+    if selection is not None:
+        summary["selection.winner"] = selection.winner
+        summary["selection.metric"] = selection.chosen_by
+        summary["selection.label_model"] = selection.label_model
+        summary["selection.n_folds"] = selection.n_folds
+        summary["selection.warnings"] = len(selection.warnings)
+        for key, value in (selection.corrected or {}).items():
+            if value is not None:
+                # The winner's out-of-fold score corrected for having been picked among the candidates.
+                summary[f"selection.corrected.{key}"] = round(float(value), 4)
+
+    cost: dict[str, Any] = {}
+    if run.exists("ledger.jsonl"):
+        from alchemist_core.llm import Ledger
+
+        cost["ledger"] = Ledger(run).entries()
+    llm_model = settings["generator"]["openai"]["model"]
+    fields = settings["data"].get("fields") or spec.input_fields
+    try:
+        estimate = full_labeling_estimate(spec, data, manifest, fields, llm_model)
+    except Exception as error:  # noqa: BLE001 - an estimate must never break a report
+        logger.warning("could not estimate the cost of labeling every row: %s", error)
+        estimate = None
+    if estimate:
+        cost["full_labeling"] = estimate
+    if programs.rejected:
+        summary["programs.rejected"] = len(programs.rejected)
+    valid_rows_seen = int(programs.valid_rows_seen or 0)
+    summary["generator.valid_rows_seen"] = valid_rows_seen
+    summary["programs.active"] = len(votes.active)
+    summary["programs.quarantined"] = len(quarantined)
+    summary["programs.dropped"] = len(votes.dropped)
+
+    return {
+        "title": f"Alchemist run {run_info['run_id']}: {spec.name}",
+        "run": {"run_id": run_info["run_id"], "created": run_info.get("started_at", ""), "config": settings},
+        "dataset": {
+            "name": manifest.name,
+            "digest": manifest.digest[:16],
+            "n_classes": n_classes,
+            "class_names": spec.class_names,
+            "rows": {split: info.n_rows for split, info in manifest.splits.items()},
+        },
+        "programs": list(program_rows.values()),
+        "label_model": {
+            "chosen": label_model.name, "metric": label_model.metric or "accuracy",
+            "scores": dict(label_model.valid_scores),
+        },
+        "student": _student_summary(student),
+        "selection": None if selection is None else selection.to_json(),
+        "metrics": metrics,
+        "generation": {"generator": settings["generator"]["kind"], "valid_rows_seen": valid_rows_seen, "valid_split": splits["valid"]},
+        "cost": cost,
+        "rejected": [r.model_dump() for r in programs.rejected],
+        "dropped": [{"name": name, "reason": reason} for name, reason in votes.dropped.items()],
+        "summary": summary,
+    }
+
+
+def _out_of_fold_rows(selection: Any, split: str) -> list[dict[str, Any]]:
+    """The valid split's metric rows of a run that chose out of fold: the winner's and the label model's."""
+    from alchemist_core.selection import LABEL_MODEL_FINAL
+
+    rows = []
+    for model, score in (
+        ("final labels (out of fold)", selection.winner_score),
+        ("label model (out of fold)", next((s for s in selection.label_models if s.name == selection.label_model), None)),
+    ):
+        if score is None or (model.startswith("label model") and selection.winner == LABEL_MODEL_FINAL and not selection.fallback_student):
+            continue
+        row = {"model": model, "split": split, "accuracy": score.accuracy, "macro_f1": score.macro_f1}
+        if score.binary_f1 is not None:
+            row["binary_f1"] = score.binary_f1
+        rows.append(row)
+    return rows
+
+
+def _student_summary(student: StudentRef | None) -> dict[str, Any]:
+    """The report's student section: what was chosen, by what, among what (empty without one)."""
+    if not student or not student.chosen:
+        return {}
+    chosen = student.chosen
+    return {"chosen": f"{chosen['model']}/{chosen['features']}/{chosen['rows']}", "fit_rows": student.n_train_rows}
+
+
+def write_run_report(run: RunContext, dataset: DatasetRef, outputs: RunOutputs, settings: Mapping[str, Any]) -> RunReport:
+    """Collect the run's results and write ``metrics.json``, ``manifest.json`` and ``report.md``.
+
+    ``settings`` is the run's configuration as JSON (shown in the report).
+    """
+    from alchemist_core.report.render import render_report
+
+    results = collect_results(
+        spec=run.spec, run_info=run.info(), manifest=dataset.manifest, data=dataset.data, run=run.run,
+        programs=outputs.programs, votes=outputs.votes, label_model=outputs.label_model,
+        labels={split: list(uris) for split, uris in outputs.pseudolabels.shards.items()}, student=outputs.student,
+        settings=settings, selection=outputs.selection, final=dict(outputs.final.shards) if outputs.final else None,
+    )  # fmt: skip
+    folder = run.run
+    folder.write_json(results["summary"], "metrics.json")
+    text = render_report(results)
+    for key, title in (("dropped", "Programs left out of the label model"), ("rejected", "Rejected programs")):
+        if results.get(key):
+            lines = ["", f"## {title}", ""] + [f"- `{r['name']}`: {r['reason']}" for r in results[key]]
+            text = text.rstrip("\n") + "\n" + "\n".join(lines) + "\n"
+    folder.write_json({"run": results["run"], "dataset": results["dataset"], "metrics": results["summary"]}, "manifest.json")
+    return RunReport(report=folder.write_text(text, "report.md"), summary=results["summary"], sections=results)

@@ -1,0 +1,1 @@
+"""Students distilled from pseudolabels: features, the students, their training and choice."""
