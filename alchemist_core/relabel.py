@@ -171,7 +171,7 @@ def relabel_results(
     manifest,
     data: Storage,
     votes: VoteSet,
-    labels: Mapping[str, Sequence[str]],
+    pseudolabels: Mapping[str, Sequence[str]],
     student: StudentRef | None,
     final: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
@@ -190,7 +190,7 @@ def relabel_results(
     summary: dict[str, Any] = {}
     blocks: list[np.ndarray] = []
     golds: list[np.ndarray] = []
-    for split, uris in labels.items():
+    for split, uris in pseudolabels.items():
         pseudo = pa.concat_tables([Storage(uri).read_table() for uri in uris])
         row_ids = pseudo.column("row_id").to_numpy(zero_copy_only=False)
         label = pseudo.column("label").to_numpy()
@@ -270,7 +270,7 @@ def write_relabel_report(run: Any, source: SourceRun, dataset: Any, outputs: Any
 
     results = relabel_results(
         spec=source.spec, source=source, manifest=dataset.manifest, data=dataset.data, votes=outputs.votes,
-        labels={split: list(uris) for split, uris in outputs.pseudolabels.shards.items()}, student=outputs.student,
+        pseudolabels={split: list(uris) for split, uris in outputs.pseudolabels.shards.items()}, student=outputs.student,
         final=dict(outputs.final.shards) if outputs.final else None,
     )  # fmt: skip
     out = run.run

@@ -24,7 +24,7 @@ def distill_student(
 
     splits = dataset.splits
     result = distill_and_predict(
-        labels={split: list(uris) for split, uris in pseudolabels.shards.items()},
+        pseudolabels={split: list(uris) for split, uris in pseudolabels.shards.items()},
         data=dataset.data,
         shards=dataset.shards(),
         fields=list(dataset.fields),

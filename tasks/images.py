@@ -184,7 +184,7 @@ def distill_image_student(
 
     splits = dataset.splits
     result = core_distill(
-        labels={split: list(uris) for split, uris in pseudolabels.shards.items()}, features=open_storage(features.root),
+        pseudolabels={split: list(uris) for split, uris in pseudolabels.shards.items()}, features=open_storage(features.root),
         shards=features.shards, data=dataset.data, settings=settings.model_dump(mode="json"),
         splits={"train": splits.train, "valid": splits.valid, "test": splits.test}, run=run.run, seed=run.seed,
         clip_identity=features.model,

@@ -509,7 +509,7 @@ def build_concept_generator(
 
 def distill_image_student(
     *,
-    labels: Mapping[str, Sequence[str]],
+    pseudolabels: Mapping[str, Sequence[str]],
     features: Storage,
     shards: Mapping[str, Sequence[str]],
     data: Storage,
@@ -535,11 +535,11 @@ def distill_image_student(
     from alchemist_core.students.registry import make_student
 
     train = splits["train"]
-    if train not in labels or train not in shards:
-        raise InputError(f"expected pseudolabels and features for the training split {train!r}; have {sorted(labels)}")
+    if train not in pseudolabels or train not in shards:
+        raise InputError(f"expected pseudolabels and features for the training split {train!r}; have {sorted(pseudolabels)}")
     tables = {split: read_features(features, split_shards, [EMBEDDING_COLUMN]) for split, split_shards in shards.items()}
     X = {split: embedding_matrix(table) for split, table in tables.items()}
-    pseudo = pa.concat_tables([Storage(uri).read_table() for uri in labels[train]])
+    pseudo = pa.concat_tables([Storage(uri).read_table() for uri in pseudolabels[train]])
     if pseudo.column("row_id").to_pylist() != tables[train].column("row_id").to_pylist():
         raise InputError("pseudolabels and features of the training split are not aligned; rerun the label stage")
     posterior = table_posterior(pseudo)

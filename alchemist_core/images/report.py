@@ -121,7 +121,7 @@ def collect_image_results(
     programs: ProgramSetRef,
     votes: VoteSet,
     label_model: LabelModelRef,
-    labels: Mapping[str, Sequence[str]],
+    pseudolabels: Mapping[str, Sequence[str]],
     student: StudentRef | None,
     run: Storage,
     settings: Mapping[str, Any],
@@ -178,7 +178,7 @@ def collect_image_results(
             continue
         group_ids, attributes = read_groups(data, split)
         groups = group_names(gold, _aligned(row_ids, group_ids, attributes, None), class_names)
-        predictions = {"label model": probs_to_preds(table_posterior(_concat(labels[split])), tie_break="wrench")}
+        predictions = {"label model": probs_to_preds(table_posterior(_concat(pseudolabels[split])), tie_break="wrench")}
         if student and split in student.predictions:
             table = Storage(student.predictions[split]).read_table()
             ids = table.column("row_id").to_numpy(zero_copy_only=False)
@@ -270,7 +270,7 @@ def write_image_run_report(run: Any, dataset: Any, outputs: Any, settings: Mappi
     results = collect_image_results(
         spec=run.spec, run_info=run.info(), dataset=dataset.dataset, data=dataset.data, features=outputs.features,
         concepts=outputs.concepts, programs=outputs.programs, votes=outputs.votes, label_model=outputs.label_model,
-        labels={split: list(uris) for split, uris in outputs.pseudolabels.shards.items()}, student=outputs.student,
+        pseudolabels={split: list(uris) for split, uris in outputs.pseudolabels.shards.items()}, student=outputs.student,
         run=folder, settings=settings,
     )  # fmt: skip
     folder.write_json(results["summary"], "metrics.json")

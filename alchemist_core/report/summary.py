@@ -74,7 +74,7 @@ def collect_results(
     programs: ProgramSetRef,
     votes: VoteSet,
     label_model: LabelModelRef,
-    labels: Mapping[str, Sequence[str]],
+    pseudolabels: Mapping[str, Sequence[str]],
     student: StudentRef | None,
     settings: Mapping[str, Any],
     selection: Any = None,
@@ -118,12 +118,12 @@ def collect_results(
             # Programs mined from the valid rows would score in-sample there: only other splits judge them.
             if gold is not None and role != "train" and not (role == "valid" and programs.valid_rows_seen):
                 row["accuracy"][split] = entry.get("accuracy")
-        if gold is None or role == "train" or split not in labels:
+        if gold is None or role == "train" or split not in pseudolabels:
             continue
         if selection is not None and role == "valid":
             metrics += _out_of_fold_rows(selection, split)
             continue
-        pseudo = pa.concat_tables([Storage(uri).read_table() for uri in labels[split]])
+        pseudo = pa.concat_tables([Storage(uri).read_table() for uri in pseudolabels[split]])
         pred = probs_to_preds(table_posterior(pseudo), tie_break="wrench")
         metrics.append(_metric_row("label model", split, gold, pred, n_classes, coverage=summary[f"coverage.{split}"]))
         if student and split in student.predictions:
@@ -242,7 +242,7 @@ def write_run_report(run: RunContext, dataset: DatasetRef, outputs: RunOutputs, 
     results = collect_results(
         spec=run.spec, run_info=run.info(), manifest=dataset.manifest, data=dataset.data, run=run.run,
         programs=outputs.programs, votes=outputs.votes, label_model=outputs.label_model,
-        labels={split: list(uris) for split, uris in outputs.pseudolabels.shards.items()}, student=outputs.student,
+        pseudolabels={split: list(uris) for split, uris in outputs.pseudolabels.shards.items()}, student=outputs.student,
         settings=settings, selection=outputs.selection, final=dict(outputs.final.shards) if outputs.final else None,
     )  # fmt: skip
     folder = run.run

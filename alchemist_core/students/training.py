@@ -399,7 +399,7 @@ def default_student(settings: Mapping[str, Any]) -> StudentChoice:
 
 def distill_and_predict(
     *,
-    labels: Mapping[str, Sequence[str]],
+    pseudolabels: Mapping[str, Sequence[str]],
     data: Storage,
     shards: Mapping[str, Sequence[str]],
     fields: Sequence[str],
@@ -427,15 +427,15 @@ def distill_and_predict(
     from alchemist_core.students.features import embed_with_cache
 
     train = splits["train"]
-    if train not in labels:
-        raise ValueError(f"expected pseudolabels for the training split {train!r}; have {sorted(labels)}")
+    if train not in pseudolabels:
+        raise ValueError(f"expected pseudolabels for the training split {train!r}; have {sorted(pseudolabels)}")
     choice = choice or default_student(settings)
     row_ids: dict[str, np.ndarray] = {}
     texts: dict[str, list[str]] = {}
     for split, split_shards in shards.items():
         row_ids[split], texts[split] = _split_texts(data, split_shards, fields)
 
-    pseudo = pa.concat_tables([Storage(uri).read_table() for uri in labels[train]])
+    pseudo = pa.concat_tables([Storage(uri).read_table() for uri in pseudolabels[train]])
     if pseudo.column("row_id").to_pylist() != list(row_ids[train]):
         raise ValueError("pseudolabels and data rows of the training split are not aligned; rerun the label stage")
     posterior = table_posterior(pseudo)

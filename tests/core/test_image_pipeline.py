@@ -131,7 +131,7 @@ def test_the_student_learns_from_pseudolabels_over_embeddings(shapes, tmp_path):
     settings = {"model": "logreg", "hidden": [8], "lr": 0.01, "epochs": 5, "batch_size": 16, "covered_only": True,
                 "confidence_weighting": True, "device": "cpu"}  # fmt: skip
     result = distill_image_student(
-        labels=labels, features=run, shards=features["shards"], data=data, settings=settings,
+        pseudolabels=labels, features=run, shards=features["shards"], data=data, settings=settings,
         splits={"train": "train", "valid": "valid", "test": "test"}, run=run, seed=0, clip_identity=features["model"],
     )  # fmt: skip
     assert result["n_train_rows"] == 24
@@ -142,7 +142,7 @@ def test_the_student_learns_from_pseudolabels_over_embeddings(shapes, tmp_path):
     shuffled = {**labels, "train": [run.write_table(pa.table({"row_id": ["x"]}), "bad.parquet")]}
     with pytest.raises(InputError, match="not aligned"):
         distill_image_student(
-            labels=shuffled, features=run, shards=features["shards"], data=data, settings=settings,
+            pseudolabels=shuffled, features=run, shards=features["shards"], data=data, settings=settings,
             splits={"train": "train", "valid": "valid", "test": "test"}, run=run, seed=0, clip_identity="x",
         )  # fmt: skip
 

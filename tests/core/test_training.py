@@ -158,7 +158,7 @@ SETTINGS = {
 def test_distill_and_predict_fits_the_chosen_student_saves_and_predicts(labeled_run):
     data, run, labels, shards, tmp_path = labeled_run
     result = distill_and_predict(
-        labels=labels, data=data, shards=shards, fields=["text"], settings=SETTINGS,
+        pseudolabels=labels, data=data, shards=shards, fields=["text"], settings=SETTINGS,
         splits={"train": "train", "valid": "valid", "test": "test"}, cache=open_storage(str(tmp_path / "cache")), run=run, seed=0,
         choice=StudentChoice("logreg", "tfidf", "covered+gold"),
     )
@@ -180,7 +180,7 @@ def test_distill_and_predict_fits_the_chosen_student_saves_and_predicts(labeled_
 def test_the_supervised_floor_trains_on_the_valid_split_alone(labeled_run):
     data, run, labels, shards, tmp_path = labeled_run
     result = distill_and_predict(
-        labels=labels, data=data, shards=shards, fields=["text"], settings=SETTINGS,
+        pseudolabels=labels, data=data, shards=shards, fields=["text"], settings=SETTINGS,
         splits={"train": "train", "valid": "valid", "test": "test"}, cache=open_storage(str(tmp_path / "cache")), run=run, seed=0,
         choice=StudentChoice("logreg", "tfidf", "gold"),
     )
@@ -189,7 +189,7 @@ def test_the_supervised_floor_trains_on_the_valid_split_alone(labeled_run):
     assert train.num_rows == 200  # every training row is still labeled
     with pytest.raises(InputError, match="lacks"):
         distill_and_predict(
-            labels=labels, data=data, shards={"train": shards["train"]}, fields=["text"], settings=SETTINGS,
+            pseudolabels=labels, data=data, shards={"train": shards["train"]}, fields=["text"], settings=SETTINGS,
             splits={"train": "train", "valid": "valid", "test": "test"}, cache=open_storage(str(tmp_path / "cache")), run=run,
             seed=0, choice=StudentChoice("logreg", "tfidf", "gold"),
         )
@@ -199,7 +199,7 @@ def test_distill_and_predict_with_a_fixed_student_is_unchanged(labeled_run):
     data, run, labels, shards, tmp_path = labeled_run
     settings = {**SETTINGS, "model": "logreg", "features": "tfidf", "covered_only": False}
     result = distill_and_predict(
-        labels=labels, data=data, shards=shards, fields=["text"], settings=settings,
+        pseudolabels=labels, data=data, shards=shards, fields=["text"], settings=settings,
         splits={"train": "train", "valid": "valid", "test": "test"}, cache=open_storage(str(tmp_path / "cache")), run=run, seed=0,
     )
     assert result["chosen"] == {"model": "logreg", "features": "tfidf", "rows": "all"}
@@ -213,7 +213,7 @@ def test_a_capped_student_is_fitted_on_a_sample_and_predicts_every_row(labeled_r
     monkeypatch.setattr(training, "PREDICT_CHUNK_ROWS", 37)  # several chunks for the rows left out of the fit
     settings = {**SETTINGS, "model": "logreg", "features": "tfidf", "covered_only": False, "max_train_rows": 120}
     result = distill_and_predict(
-        labels=labels, data=data, shards=shards, fields=["text"], settings=settings,
+        pseudolabels=labels, data=data, shards=shards, fields=["text"], settings=settings,
         splits={"train": "train", "valid": "valid", "test": "test"}, cache=open_storage(str(tmp_path / "cache")), run=run, seed=0,
     )
     assert result["n_train_rows"] == 120
@@ -231,7 +231,7 @@ def test_without_a_choice_auto_falls_back_to_a_logistic_student(labeled_run):
     data, run, labels, shards, tmp_path = labeled_run
     settings = {**SETTINGS, "features": "tfidf"}
     result = distill_and_predict(
-        labels=labels, data=data, shards={"train": shards["train"], "test": shards["test"]}, fields=["text"],
+        pseudolabels=labels, data=data, shards={"train": shards["train"], "test": shards["test"]}, fields=["text"],
         settings=settings, splits={"train": "train", "valid": "valid", "test": "test"},
         cache=open_storage(str(tmp_path / "cache")), run=run, seed=0,
     )
@@ -253,7 +253,7 @@ def test_a_stored_student_reads_what_it_was_trained_on(labeled_run):
     data, run, labels, shards, tmp_path = labeled_run
     settings = {**SETTINGS, "model": "logreg", "features": "tfidf"}
     distill_and_predict(
-        labels=labels, data=data, shards=shards, fields=["text"], settings=settings,
+        pseudolabels=labels, data=data, shards=shards, fields=["text"], settings=settings,
         splits={"train": "train", "valid": "valid", "test": "test"}, cache=open_storage(str(tmp_path / "cache")), run=run, seed=0,
     )
     texts = ["free money now", "lovely song wow"]
