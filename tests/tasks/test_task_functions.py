@@ -72,3 +72,66 @@ def test_the_text_tasks_chain_by_references_without_a_flow(config):
     metrics = run.run.read_json("metrics.json")
     assert metrics == dict(report.summary) and "final_labels.test.accuracy" in metrics
     assert "Alchemist run" in run.run.read_text("report.md") and report.report.endswith("report.md")
+
+
+def test_the_image_tasks_chain_by_references_without_a_flow(tmp_path):
+    from alchemist_core.images.pipeline import load_image_config
+    from alchemist_core.refs import (
+        ConceptSetRef,
+        FeatureSetRef,
+        ImageDatasetRef,
+        StudentRef,
+    )
+    from tasks.aggregate import fit_label_model, predict_labels
+    from tasks.apply import apply_programs
+    from tasks.images import (
+        compute_image_features,
+        distill_image_student,
+        generate_concept_programs,
+        ingest_image_data,
+        name_concepts,
+        plan_feature_shards,
+        report_image_run,
+    )
+    from tasks.run import collect_votes, curate_programs, start_run
+    from tasks.select import select_label_model
+
+    config = load_image_config(overrides={
+        "storage": str(tmp_path / "runs"), "data.shard_rows": 16, "generator.n_programs": 3, "generator.sample_rows": 20,
+        "student.epochs": 3, "student.hidden": [16], "student.device": "cpu", "clip.device": "cpu", "label_model.n_epochs": 50,
+    })  # fmt: skip
+    with disable_run_logger():
+        run = start_run.fn(config=config, config_digest=config.digest)
+        dataset = ingest_image_data.fn(data=config.data, class_names=run.spec.class_names, storage_root=run.storage_root)
+        assert isinstance(dataset, ImageDatasetRef) and dataset.demo
+        concepts = name_concepts.fn(run=run, settings=config.concepts, llm=config.llm, demo=dataset.demo)
+        assert isinstance(concepts, ConceptSetRef) and concepts.names
+        features = compute_image_features.fn(run=run, dataset=dataset, concepts=concepts, clip=config.clip)
+        assert isinstance(features, FeatureSetRef) and features.concepts == concepts.digest
+        programs = generate_concept_programs.fn(
+            run=run, dataset=dataset, features=features, generator=config.generator, llm=config.llm, sandbox=config.sandbox
+        )
+        inputs = ProgramInputs(data_root=features.root, fields=features.score_names, n_classes=run.n_classes)
+        batches = plan_feature_shards.fn(features=features, run=run, shards_per_task=4)
+        results = [
+            apply_programs.fn(batch=b, programs=programs, inputs=inputs, sandbox=config.sandbox, run=run, dask_address="synchronous")
+            for b in batches
+        ]
+        votes = curate_programs.fn(votes=collect_votes.fn(results=results, programs=programs, run=run), dataset=dataset, run=run)
+        selection = select_label_model.fn(run=run, dataset=dataset, votes=votes, programs=programs, features=features, config=config)
+        model = fit_label_model.fn(run=run, dataset=dataset, votes=votes, settings=config.label_model, selection=selection)
+        pseudolabels = predict_labels.fn(run=run, model=model, votes=votes)
+        student = distill_image_student.fn(
+            run=run, dataset=dataset, features=features, pseudolabels=pseudolabels, settings=config.student
+        )
+        assert isinstance(student, StudentRef) and set(student.predictions) == set(pseudolabels.shards)
+
+    from alchemist_core.refs import ImageRunOutputs
+
+    outputs = ImageRunOutputs(
+        concepts=concepts, features=features, programs=programs, votes=votes, label_model=model, pseudolabels=pseudolabels,
+        student=student, selection=selection,
+    )  # fmt: skip
+    with disable_run_logger():
+        report = report_image_run.fn(run=run, dataset=dataset, outputs=outputs, config=config)
+    assert run.run.read_json("metrics.json") == dict(report.summary) and "student.test.accuracy" in report.summary
