@@ -395,7 +395,7 @@ def _student_predictions(prepared: Prepared, labels, run: Storage, cache: Storag
 
     shards = {split: list(prepared.manifest.splits[split].shards) for split in SPLITS}
     distill_and_predict(
-        labels=labels, data=prepared.data, shards=shards, fields=prepared.fields, settings=settings,
+        pseudolabels=labels, data=prepared.data, shards=shards, fields=prepared.fields, settings=settings,
         splits={"train": "train", "valid": "valid", "test": "test"}, cache=cache, run=run, seed=seed, choice=choice,
     )
     return run.read_table("student", "predictions", "test.parquet")
