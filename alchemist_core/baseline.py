@@ -89,7 +89,7 @@ def annotate_baseline(
     if settings["student"]["enabled"] and annotated.any():
         shards = {split: list(info.shards) for split, info in manifest.splits.items()}
         student = distill_and_predict(
-            labels={splits["train"]: [labels_uri]},
+            pseudolabels={splits["train"]: [labels_uri]},
             data=data,
             shards=shards,
             fields=fields,
