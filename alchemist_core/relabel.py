@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
-from alchemist_core.config import DaskConfig, DataConfig, SandboxConfig
+from alchemist_core.config import EXECUTION_ONLY, DaskConfig, DataConfig, SandboxConfig
 from alchemist_core.data.storage import Storage
 from alchemist_core.digest import combine, digest_json, sha256_bytes
 from alchemist_core.errors import InputError
@@ -48,7 +48,7 @@ class RelabelConfig(BaseModel):
     @property
     def digest(self) -> str:
         """Digest of everything that changes results (run id, storage root and Dask placement excluded)."""
-        return digest_json(self.model_dump(mode="json", exclude={"run_id", "storage", "dask"}))
+        return digest_json(self.model_dump(mode="json", exclude=set(EXECUTION_ONLY)))
 
     def run_digest(self, dataset_digest: str) -> str:
         """The digest naming the run: the same config on the same data lands in the same folder."""

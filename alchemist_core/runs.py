@@ -20,12 +20,8 @@ def default_run_id(spec_name: str, config_digest: str) -> str:
     return f"{spec_name}-{config_digest[:10]}"
 
 
-# Settings that do not change results: a run may resume with other values of these.
-_IGNORED = EXECUTION_ONLY
-
-
 def _what_counts(config: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in config.items() if k not in _IGNORED}
+    return {k: v for k, v in config.items() if k not in EXECUTION_ONLY}
 
 
 def start_run_folder(
@@ -48,7 +44,7 @@ def start_run_folder(
         if _what_counts(previous) != _what_counts(config):
             from alchemist_core.errors import InputError
 
-            differing = sorted(k for k in set(previous) | set(config) if k not in _IGNORED and previous.get(k) != config.get(k))
+            differing = sorted(k for k in set(previous) | set(config) if k not in EXECUTION_ONLY and previous.get(k) != config.get(k))
             raise InputError(
                 f"the run folder {run.root} already holds a run of another configuration (it differs in {differing}); "
                 f"expected the same configuration to resume it: choose another --run-id, or leave it empty for one derived from the config"

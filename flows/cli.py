@@ -275,6 +275,15 @@ RELABEL_FILE_ONLY = frozenset(
 _N_WORKERS_HELP = "workers of the LocalCluster started when no --dask-address is given"
 _LIBRARY_HELP = "folder of program .py files (with --generator library)"
 
+# Where a run executes and is stored, and its seed: the same flags for run, run-images and relabel.
+_PLACEMENT_FLAGS = (
+    ConfigFlag("--dask-address", "dask.address"),
+    ConfigFlag("--n-workers", "dask.n_workers", _N_WORKERS_HELP),
+    ConfigFlag("--storage", "storage"),
+    ConfigFlag("--run-id", "run_id"),
+    ConfigFlag("--seed", "seed"),
+)
+
 RUN_FLAGS = ConfigFlags(
     RunConfig,
     (
@@ -310,11 +319,7 @@ RUN_FLAGS = ConfigFlags(
         ),
         ConfigFlag("--features", "student.features"),
         ConfigFlag("--epochs", "student.epochs"),
-        ConfigFlag("--dask-address", "dask.address"),
-        ConfigFlag("--n-workers", "dask.n_workers", _N_WORKERS_HELP),
-        ConfigFlag("--storage", "storage"),
-        ConfigFlag("--run-id", "run_id"),
-        ConfigFlag("--seed", "seed"),
+        *_PLACEMENT_FLAGS,
     ),
     file_only=RUN_FILE_ONLY,
 )
@@ -350,11 +355,7 @@ IMAGE_FLAGS = ConfigFlags(
         ConfigFlag("--no-student", "student.enabled", "stop at the pseudolabels", switch=False),
         ConfigFlag("--student-model", "student.model"),
         ConfigFlag("--epochs", "student.epochs"),
-        ConfigFlag("--dask-address", "dask.address"),
-        ConfigFlag("--n-workers", "dask.n_workers", _N_WORKERS_HELP),
-        ConfigFlag("--storage", "storage"),
-        ConfigFlag("--run-id", "run_id"),
-        ConfigFlag("--seed", "seed"),
+        *_PLACEMENT_FLAGS,
     ),
     file_only=IMAGE_FILE_ONLY,
 )
@@ -373,11 +374,7 @@ RELABEL_FLAGS = ConfigFlags(
             "--program-seconds", "sandbox.program_seconds",
             "wall-clock budget per program per shard; the source run's when not given",
         ),
-        ConfigFlag("--dask-address", "dask.address"),
-        ConfigFlag("--n-workers", "dask.n_workers", _N_WORKERS_HELP),
-        ConfigFlag("--storage", "storage"),
-        ConfigFlag("--run-id", "run_id"),
-        ConfigFlag("--seed", "seed"),
+        *_PLACEMENT_FLAGS,
     ),
     file_only=RELABEL_FILE_ONLY,
 )

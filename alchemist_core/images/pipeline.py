@@ -25,6 +25,7 @@ import pyarrow as pa
 from pydantic import Field
 
 from alchemist_core.config import (
+    EXECUTION_ONLY,
     DaskConfig,
     LabelModelConfig,
     LLMConfig,
@@ -131,7 +132,7 @@ class ImageRunConfig(_Section):
     @property
     def digest(self) -> str:
         """Digest of everything that changes results (run id, storage root and Dask excluded)."""
-        payload = self.model_dump(mode="json", exclude={"run_id", "storage", "dask"})
+        payload = self.model_dump(mode="json", exclude=set(EXECUTION_ONLY))
         return digest_json(payload)
 
 

@@ -38,7 +38,7 @@ def choose_image_label_model(
     from alchemist_core.selection_rows import votes_on_labeled_rows
 
     # The image run has no selection section: the defaults of the text run's.
-    selection, data_config = getattr(config, "selection", None) or SelectionConfig(), config.data
+    selection, data_config = SelectionConfig(), config.data
     train, valid = data_config.train_split, data_config.valid_split
     if programs.valid_rows_seen:
         limits = SandboxLimits(program_seconds=config.sandbox.program_seconds, memory_mb=config.sandbox.memory_mb)
