@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -31,9 +31,10 @@ from alchemist_core.refs import (
 )
 from alchemist_core.report.metrics import classification_metrics
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from alchemist_core.llm.pricing import PriceTable
 
-ANNOTATION_BATCH_SIZE = 20
+logger = logging.getLogger(__name__)
 
 
 def _aligned_gold(data: Storage, split: str, row_ids: np.ndarray) -> np.ndarray:
@@ -51,17 +52,52 @@ def _metric_row(model: str, split: str, y: np.ndarray, pred: np.ndarray, n_class
     return row
 
 
-def full_labeling_estimate(spec, data: Storage, manifest: DatasetManifest, fields: Sequence[str], model: str) -> dict[str, Any] | None:
-    """What labeling every row with ``model`` directly would cost (an estimate; no call is made)."""
-    from alchemist_core.llm import estimate_annotation_cost, load_price_table
+def full_labeling_estimate(
+    spec,
+    data: Storage,
+    manifest: DatasetManifest,
+    fields: Sequence[str],
+    model: str,
+    *,
+    pool: str,
+    prices: PriceTable | None = None,
+    batch_size: int | None = None,
+) -> dict[str, Any] | None:
+    """What labeling every row of the ``pool`` split with ``model`` directly would cost (no call is made).
 
-    n_rows = sum(info.n_rows for info in manifest.splits.values())
-    if n_rows == 0:
+    The same estimate as ``alchemist annotate`` makes (dry run or not) for the same run, model
+    and batch size: :func:`alchemist_core.annotate.estimate_labeling_cost`.
+
+    Parameters
+    ----------
+    spec : TaskSpec
+    data : Storage
+    manifest : DatasetManifest
+    fields : sequence of str
+    model : str
+    pool : str
+        The split to price: the training split, which ``annotate`` labels.
+    prices : PriceTable, optional
+        The shipped price table when ``None``.
+    batch_size : int, optional
+        Rows per call; ``annotate``'s default when ``None``.
+
+    Returns
+    -------
+    dict or None
+        ``model``, ``pool``, ``n_rows``, ``n_calls``, ``batch_size``, ``prompt_tokens``,
+        ``completion_tokens``, ``dollars``, ``price_known``, ``price_table_date``, ``method``;
+        ``None`` when the pool is missing or empty.
+    """
+    from alchemist_core.annotate import DEFAULT_BATCH_SIZE, estimate_labeling_cost
+
+    if pool not in manifest.splits or manifest.splits[pool].n_rows == 0:
         return None
-    first_split = next(iter(manifest.splits.values()))
-    sample = data.read_table(first_split.shards[0], columns=list(fields)).slice(0, 200).to_pylist()
-    estimate = estimate_annotation_cost(spec, sample, n_rows, model, load_price_table(), ANNOTATION_BATCH_SIZE)
-    return {"model": model, "n_rows": n_rows, "dollars": estimate.dollars, "n_calls": estimate.n_calls, "method": estimate.method}
+    estimate = estimate_labeling_cost(
+        spec, data, manifest, pool, fields, model, prices=prices,
+        batch_size=DEFAULT_BATCH_SIZE if batch_size is None else batch_size,
+    )  # fmt: skip
+    return {"pool": pool, **estimate.as_dict()}
 
 
 def collect_results(
@@ -79,8 +115,12 @@ def collect_results(
     settings: Mapping[str, Any],
     selection: Any = None,
     final: Mapping[str, str] | None = None,
+    prices: PriceTable | None = None,
 ) -> dict[str, Any]:
     """Results shaped like :class:`alchemist_core.report.render.ReportResults`, plus a flat ``summary``.
+
+    ``cost.full_labeling`` is the estimate of labeling every training row with the run's LLM
+    (:func:`full_labeling_estimate`), priced with ``prices`` (the shipped table when ``None``).
 
     With a ``selection`` (the run's out-of-fold choices), the label model and the student are
     refitted with the valid split's labels, so their scores there would be in-sample: the valid
@@ -166,7 +206,7 @@ def collect_results(
     llm_model = settings["generator"]["openai"]["model"]
     fields = settings["data"].get("fields") or spec.input_fields
     try:
-        estimate = full_labeling_estimate(spec, data, manifest, fields, llm_model)
+        estimate = full_labeling_estimate(spec, data, manifest, fields, llm_model, pool=splits["train"], prices=prices)
     except Exception as error:  # noqa: BLE001 - an estimate must never break a report
         logger.warning("could not estimate the cost of labeling every row: %s", error)
         estimate = None

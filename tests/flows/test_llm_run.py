@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -79,9 +80,14 @@ def test_llm_run_generates_caches_and_costs(prefect_harness, fake_llm, youtube_l
     assert ledger2 and all(e["cached"] for e in ledger2) and sum(e["dollars"] for e in ledger2) == 0
 
     # The paper's baseline: a dry run estimates, a real one labels every training row within the budget.
+    capsys.readouterr()
     assert cli(["annotate", "--run", str(run), "--budget", "1", "--dry-run"]) == 0
     assert fake_llm.request_count == requests_after_first
-    assert "estimate:" in capsys.readouterr().out
+    dry_run = capsys.readouterr().out
+    estimate = re.search(r"estimate: .* (\$[0-9.,]+) with gpt-3\.5-turbo for the ([0-9,]+) rows of the training split", dry_run)
+    assert estimate and estimate.group(2) == "180", dry_run
+    # The report priced the same pool with the same estimator: the same dollars, on the line about those 180 rows.
+    assert any(estimate.group(1) in line and "180" in line for line in report.splitlines()), (estimate.group(1), report)
     assert cli(["annotate", "--run", str(run), "--budget", "1", "--batch-size", "25"]) == 0
     comparison = (run / "annotation" / "comparison.md").read_text()
     assert "| dollars |" in comparison and "direct labeling" in comparison
