@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from alchemist_core.digest import digest_json
 from alchemist_core.errors import InputError
@@ -71,9 +78,34 @@ class LLMConfig(_Section):
     timeout: float = Field(60.0, gt=0)
     max_retries: int = Field(4, ge=0)
     max_concurrency: int = Field(4, ge=1)
-    temperature: float = 0.7
+    temperature: float = Field(0.7, description="Sampling temperature of calls that set none (stage one, concepts)")
     max_tokens: int = Field(1500, ge=1)
     refresh: bool = Field(False, description="Ignore cached replies and sample again")
+    budget_usd: float | None = Field(
+        None, ge=0,
+        description=(
+            "Hard cap in dollars on this run's LLM calls for programs (and concepts): no call is sent that could "
+            "take the run's spending past it; no cap when empty"
+        ),
+    )  # fmt: skip
+    price_table: str | None = Field(
+        None, description="YAML price table whose entries replace or add to the shipped one (same format as llm/prices.yaml)"
+    )
+    input_price_per_1m: float | None = Field(
+        None, ge=0, description="Dollars per million prompt tokens of `model`, replacing any table; set with output_price_per_1m"
+    )
+    output_price_per_1m: float | None = Field(
+        None, ge=0, description="Dollars per million completion tokens of `model`, replacing any table; set with input_price_per_1m"
+    )
+
+    @model_validator(mode="after")
+    def _prices_together(self) -> "LLMConfig":
+        if (self.input_price_per_1m is None) != (self.output_price_per_1m is None):
+            raise ValueError(
+                "input_price_per_1m and output_price_per_1m go together: give both prices of the model, or neither "
+                f"(got input {self.input_price_per_1m}, output {self.output_price_per_1m})"
+            )
+        return self
 
 
 class OpenAIConfig(LLMConfig):
@@ -82,6 +114,17 @@ class OpenAIConfig(LLMConfig):
     supplement_model: str | None = Field(None, description="Model writing supplementary information; the code model when empty")
     supplement_kinds: list[str] = Field(default_factory=lambda: ["none", "description", "exemplars", "keywords", "rules"])
     max_repairs: int = Field(2, ge=0)
+    temperatures: list[float] = Field(
+        default_factory=lambda: [0.7, 1.0], min_length=1,
+        description="Sampling temperatures of program requests, alternated round by round of supplement kinds",
+    )
+    resample_rounds: int = Field(
+        2, ge=0, le=10,
+        description=(
+            "Rounds of new candidates asked for when duplicates or rejections leave fewer programs than n_programs "
+            "(each round asks for the shortfall, at most n_programs in all)"
+        ),
+    )
     documents: list[str] = Field(default_factory=list, description="User documents to retrieve supplementary information from")
 
 

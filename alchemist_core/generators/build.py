@@ -18,29 +18,6 @@ from alchemist_core.spec import TaskSpec
 MAX_LABELED_ROWS = 5_000
 
 
-def build_llm_client(llm: Mapping[str, Any], *, cache: Storage, ledger_storage: Storage):
-    """An LLM client for an ``OpenAIConfig`` (as a dict): replies cached under ``cache/llm``, calls in the run's ledger."""
-    from alchemist_core.llm import (
-        Ledger,
-        LLMClient,
-        LLMEndpoint,
-        ResponseCache,
-        load_price_table,
-    )
-
-    endpoint = LLMEndpoint(
-        base_url=llm["base_url"],
-        model=llm["model"],
-        api_key_env=llm["api_key_env"],
-        timeout=llm["timeout"],
-        max_retries=llm["max_retries"],
-        max_concurrency=llm["max_concurrency"],
-        temperature=llm["temperature"],
-        max_tokens=llm["max_tokens"],
-    )
-    return LLMClient(endpoint, cache=ResponseCache(cache.child("llm")), ledger=Ledger(ledger_storage), prices=load_price_table())
-
-
 def build_generator(
     settings: Mapping[str, Any], *, cache: Storage, ledger_storage: Storage, limits: SandboxLimits
 ) -> ProgramGenerator:
@@ -64,10 +41,11 @@ def build_generator(
     if kind == "openai":
         from alchemist_core.generators.openai import OpenAIGenerator
         from alchemist_core.generators.retrieval import load_documents
+        from alchemist_core.llm.setup import build_llm_client
 
         llm = settings["openai"]
         return OpenAIGenerator(
-            build_llm_client(llm, cache=cache, ledger_storage=ledger_storage),
+            build_llm_client(llm, cache=cache, ledger_storage=ledger_storage, capped=True),
             code_model=llm["model"],
             supplement_model=llm["supplement_model"] or llm["model"],
             supplement_kinds=llm["supplement_kinds"],
@@ -75,6 +53,8 @@ def build_generator(
             max_repairs=llm["max_repairs"],
             limits=limits,
             refresh=llm["refresh"],
+            temperatures=llm["temperatures"],
+            resample_rounds=llm["resample_rounds"],
         )
     raise InputError(f"unknown generator kind {kind!r}; expected offline, library or openai")
 

@@ -130,6 +130,12 @@ class ImageRunConfig(_Section):
     seed: int = 0
 
     @property
+    def needs_llm(self) -> bool:
+        """Whether the run calls the LLM: concepts without a concept file (and not the demo), or the openai generator."""
+        named_by_llm = not self.concepts.path and self.data.source != "demo"
+        return named_by_llm or self.generator.kind == "openai"
+
+    @property
     def digest(self) -> str:
         """Digest of everything that changes results (run id, storage root and Dask excluded)."""
         payload = self.model_dump(mode="json", exclude=set(EXECUTION_ONLY))
@@ -147,24 +153,6 @@ def load_image_config(path: str | Path | None = None, overrides: Mapping[str, An
     from alchemist_core.config import load_config_model
 
     return load_config_model(ImageRunConfig, path, dict(overrides or {}), what="image run config")
-
-
-def build_llm_client(settings: Mapping[str, Any], *, cache: Storage, ledger_storage: Storage) -> Any:
-    """An :class:`~alchemist_core.llm.LLMClient` from :class:`LLMConfig` (as a dict): cached, in the run's ledger."""
-    from alchemist_core.llm import (
-        Ledger,
-        LLMClient,
-        LLMEndpoint,
-        ResponseCache,
-        load_price_table,
-    )
-
-    endpoint = LLMEndpoint(
-        base_url=settings["base_url"], model=settings["model"], api_key_env=settings["api_key_env"],
-        timeout=settings["timeout"], max_retries=settings["max_retries"], max_concurrency=settings["max_concurrency"],
-        temperature=settings["temperature"], max_tokens=settings["max_tokens"],
-    )  # fmt: skip
-    return LLMClient(endpoint, cache=ResponseCache(cache.child("llm")), ledger=Ledger(ledger_storage), prices=load_price_table())
 
 
 # -- concepts ----------------------------------------------------------------------------------
@@ -214,7 +202,9 @@ def name_concepts(
 
         concept_set = parse_concepts(SHAPES_CONCEPTS, spec.class_names, source="demo")
     else:
-        client = build_llm_client(llm, cache=cache, ledger_storage=run)
+        from alchemist_core.llm.setup import build_llm_client
+
+        client = build_llm_client(llm, cache=cache, ledger_storage=run, capped=True)
         result = request_concepts(
             client, spec, n_concepts=settings["n_concepts"], subject=settings.get("subject"), seed=seed,
             max_repairs=settings["max_repairs"], refresh=llm.get("refresh", False),
@@ -493,8 +483,9 @@ def build_concept_generator(
         return ConceptThresholdGenerator(concept_set, limits=limits)
     if kind == "openai":
         from alchemist_core.generators.concept_programs import ConceptLLMGenerator
+        from alchemist_core.llm.setup import build_llm_client
 
-        client = build_llm_client(llm, cache=cache, ledger_storage=ledger_storage)
+        client = build_llm_client(llm, cache=cache, ledger_storage=ledger_storage, capped=True)
         return ConceptLLMGenerator(client, concept_set, max_repairs=settings["max_repairs"], limits=limits, refresh=llm.get("refresh", False))
     if kind == "library":
         from alchemist_core.generators.library import LibraryGenerator

@@ -70,6 +70,60 @@ class LLMError(AlchemistError):
         self.retryable = retryable
 
 
+class BudgetExceeded(LLMError):
+    """A call was not sent: it could have taken spending past the budget cap."""
+
+
+class SpendingCap:
+    """A hard cap on dollars, shared by the threads of one client.
+
+    Before a call that is not cached, its worst case (the estimated prompt plus a reply of
+    ``max_tokens``) is reserved; the call is not sent when the reservation would pass the cap.
+    After the call, the reservation is replaced by what the call cost. ``spent_before`` is
+    what earlier commands of the same run spent (from its ledger), so the cap holds across them.
+
+    Examples
+    --------
+    >>> cap = SpendingCap(1.0, spent_before=0.25)
+    >>> cap.reserve(0.5), cap.reserve(0.5)
+    (True, False)
+    >>> cap.settle(0.5, 0.1); round(cap.spent, 2), round(cap.left, 2)
+    (0.35, 0.65)
+    """
+
+    def __init__(self, cap_usd: float, *, spent_before: float = 0.0):
+        if cap_usd < 0:
+            raise InputError(f"a budget must be >= 0 dollars, got {cap_usd}")
+        self.cap_usd = float(cap_usd)
+        self.spent_before = float(spent_before)
+        self._spent = 0.0
+        self._reserved = 0.0
+        self._lock = threading.Lock()
+        self.n_refused = 0
+
+    @property
+    def spent(self) -> float:
+        """Dollars spent under this cap, earlier commands included."""
+        return self.spent_before + self._spent
+
+    @property
+    def left(self) -> float:
+        return max(self.cap_usd - self.spent, 0.0)
+
+    def reserve(self, worst_usd: float) -> bool:
+        with self._lock:
+            if self.spent + self._reserved + worst_usd > self.cap_usd + 1e-12:
+                self.n_refused += 1
+                return False
+            self._reserved += worst_usd
+            return True
+
+    def settle(self, reserved_usd: float, spent_usd: float) -> None:
+        with self._lock:
+            self._reserved = max(self._reserved - reserved_usd, 0.0)
+            self._spent += spent_usd
+
+
 def _display_url(url: str) -> str:
     """``url`` without user info, query or fragment (where credentials could hide)."""
     parts = urlsplit(url)
@@ -261,6 +315,8 @@ class LLMClient:
         Every call is recorded in it.
     prices : PriceTable, optional
         The shipped table when ``None``.
+    budget : SpendingCap, optional
+        A hard cap on dollars: a call that could pass it is not sent (:class:`BudgetExceeded`).
 
     Notes
     -----
@@ -275,8 +331,12 @@ class LLMClient:
         cache: ResponseCache | None = None,
         ledger: Ledger | None = None,
         prices: PriceTable | None = None,
+        budget: SpendingCap | None = None,
     ):
         self.endpoint = endpoint
+        self.budget = budget
+        self._n_calls = 0
+        self._count_lock = threading.Lock()
         self.cache = cache
         self.ledger = ledger
         self.prices = prices if prices is not None else load_price_table()
@@ -365,6 +425,13 @@ class LLMClient:
             return False
         return self.cache.contains(self._key(request))
 
+    def cached_text(self, request: ChatRequest) -> str | None:
+        """The cached reply to ``request`` (``None`` when a call would be sent); makes no call and records nothing."""
+        if not self.is_cached(request):
+            return None
+        entry = self.cache.get(self._key(request))  # type: ignore[union-attr]
+        return None if entry is None else str(entry["text"])
+
     def price(self, model: str | None = None) -> ModelPrice:
         """The price of ``model`` (the endpoint's default model when ``None``)."""
         return self.prices.price(model or self.endpoint.model)
@@ -412,13 +479,19 @@ class LLMClient:
                 )
                 self._record(completion, request.purpose, price)
                 return completion
-        client = self._client()  # the first one imports openai (seconds): not part of the latency
-        started = time.perf_counter()
-        text, prompt_tokens, completion_tokens, usage_reported, attempts = self._call(
-            client, request, model, temperature
-        )
-        latency = time.perf_counter() - started
         price = self.prices.price(model)
+        reserved = self._reserve(request, model, price)
+        try:
+            client = self._client()  # the first one imports openai (seconds): not part of the latency
+            started = time.perf_counter()
+            text, prompt_tokens, completion_tokens, usage_reported, attempts = self._call(
+                client, request, model, temperature
+            )
+        except BaseException:
+            if self.budget is not None:
+                self.budget.settle(reserved, 0.0)
+            raise
+        latency = time.perf_counter() - started
         completion = Completion(
             text=text,
             prompt_tokens=prompt_tokens,
@@ -432,6 +505,8 @@ class LLMClient:
             request_key=key,
             attempts=attempts,
         )
+        if self.budget is not None:
+            self.budget.settle(reserved, completion.dollars)
         if self.cache is not None:
             self._store(
                 key,
@@ -454,6 +529,28 @@ class LLMClient:
         self._record(completion, request.purpose, price)
         return completion
 
+    def worst_case_dollars(self, messages: Sequence[Mapping[str, str]], model: str | None = None) -> float:
+        """What a call could cost at most: the estimated prompt and a reply of ``max_tokens``."""
+        from alchemist_core.llm.pricing import estimate_message_tokens
+
+        price = self.prices.price(model or self.endpoint.model)
+        return price.cost(estimate_message_tokens(messages), self.endpoint.max_tokens)
+
+    def _reserve(self, request: ChatRequest, model: str, price: ModelPrice) -> float:
+        if self.budget is None:
+            return 0.0
+        from alchemist_core.llm.pricing import estimate_message_tokens
+
+        worst = price.cost(estimate_message_tokens(request.messages), self.endpoint.max_tokens)
+        if not self.budget.reserve(worst):
+            budget = self.budget
+            raise BudgetExceeded(
+                f"not sent ({request.purpose} call to {model}): the budget cap of ${budget.cap_usd:,.4f} would be passed "
+                f"(spent ${budget.spent:,.4f}; this call could cost up to ${worst:,.4f} with a {self.endpoint.max_tokens}-token reply)",
+                endpoint=self.endpoint.display_url,
+            )
+        return worst
+
     def _store(self, key: str, **entry: Any) -> None:
         # A reply that was paid for is still returned when the cache cannot keep it.
         try:
@@ -462,10 +559,19 @@ class LLMClient:
             logger.warning("could not cache an LLM reply (a rerun will ask again): %s", error)
 
     def _record(self, completion: Completion, purpose: str, price: ModelPrice) -> None:
-        logger.debug(
-            "%s call to %s: %d+%d tokens, $%.6f%s",
-            purpose, completion.model, completion.prompt_tokens, completion.completion_tokens,
-            completion.dollars, " (cached)" if completion.cached else "",
+        with self._count_lock:
+            self._n_calls += 1
+            number = self._n_calls
+        if completion.cached:
+            cost = "from the cache, $0"
+        elif not price.known:
+            cost = "price unknown"
+        else:
+            cost = f"${completion.dollars:.4f}"
+        logger.info(
+            "LLM call %d: %s, %s, %s + %s tokens, %s%s",
+            number, purpose, completion.model, f"{completion.prompt_tokens:,}", f"{completion.completion_tokens:,}", cost,
+            "" if completion.cached else f", {completion.latency_s:.1f} s",
         )  # fmt: skip
         if self.ledger is None:
             return

@@ -126,6 +126,46 @@ def load_price_table(path: str | Path | None = None) -> PriceTable:
     return PriceTable(date=str(data["date"]), prices=prices, source=str(source))
 
 
+def configured_price_table(
+    path: str | Path | None = None,
+    *,
+    model: str | None = None,
+    input_per_1m: float | None = None,
+    output_per_1m: float | None = None,
+) -> PriceTable:
+    """The shipped table, with the entries of the user's table at ``path`` replacing or adding to it,
+    and ``model`` priced at ``input_per_1m`` / ``output_per_1m`` dollars per million tokens when given.
+
+    A user's table need not repeat the shipped entries; its ``date`` becomes the table's date.
+
+    Examples
+    --------
+    >>> table = configured_price_table(model="my-local-model", input_per_1m=0.2, output_per_1m=0.6)
+    >>> table.price("my-local-model").known, round(table.cost("my-local-model", prompt_tokens=10**6, completion_tokens=0), 6)
+    (True, 0.2)
+    """
+    table = load_price_table()
+    prices = dict(table.prices)
+    date, source = table.date, table.source
+    if path is not None:
+        user = load_price_table(path)
+        prices.update({name: price for name, price in user.prices.items() if name != "default" or "default" in _entries(path)})
+        date, source = user.date, f"{user.source} over {table.source}"
+    if (input_per_1m is None) != (output_per_1m is None):
+        raise InputError("give both the input and the output price per 1M tokens, or neither")
+    if input_per_1m is not None:
+        if not model:
+            raise InputError("a price per 1M tokens needs the model it prices")
+        prices[model] = ModelPrice(model, float(input_per_1m) / 1000.0, float(output_per_1m) / 1000.0)
+        source = f"{source}, {model} from the config"
+    return PriceTable(date=date, prices=prices, source=source)
+
+
+def _entries(path: str | Path) -> set[str]:
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    return {str(name) for name in data["models"]}
+
+
 def _parse_entry(model: str, entry: Any, divisor: float, source: Path) -> ModelPrice:
     if not isinstance(entry, dict) or not {"prompt", "completion"} <= set(entry):
         raise InputError(f"price table {source}: entry {model!r} needs 'prompt' and 'completion' prices, got {entry!r}")
