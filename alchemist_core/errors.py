@@ -12,6 +12,10 @@ class InputError(AlchemistError, ValueError):
     """User input (a data file, a spec, a config, a program folder) is not what was expected."""
 
 
+class NoProgramsError(AlchemistError):
+    """A run has no usable labeling program: every candidate was rejected, or every program quarantined."""
+
+
 class StorageError(AlchemistError, OSError):
     """An artifact could not be read from or written to the storage root."""
 

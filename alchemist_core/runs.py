@@ -24,21 +24,68 @@ def _what_counts(config: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k not in EXECUTION_ONLY}
 
 
+def check_ready(config: Any) -> None:
+    """Fail before anything starts when the run's LLM settings cannot make a call (see
+    :func:`alchemist_core.llm.setup.check_llm_settings`); runs without an LLM pass."""
+    from alchemist_core.llm.setup import check_llm_settings
+
+    generator = getattr(config, "generator", None)
+    openai = getattr(generator, "openai", None)
+    if openai is not None and generator.kind == "openai":
+        check_llm_settings(openai.model_dump(mode="json"), models=[openai.supplement_model or openai.model])
+    llm = getattr(config, "llm", None)
+    if llm is not None and getattr(config, "needs_llm", False):
+        check_llm_settings(llm.model_dump(mode="json"))
+
+
+RUN_KINDS = ("label", "review", "relabel", "images")
+"""What a run folder holds: a labeling run, a programs-only review (``generate``), a relabel or an image run."""
+
+
+
+def _check_run_kind(run: Storage, kind: str) -> None:
+    """Refuse to start a run of ``kind`` in a folder that holds a run of another kind (its artifacts would be overwritten)."""
+    from alchemist_core.errors import InputError
+
+    held = None
+    if run.exists("run.json"):
+        held = run.read_json("run.json").get("kind")
+    elif kind == "review" and run.exists("metrics.json"):
+        held = "labeling"  # a folder written before run.json existed: only labeling runs write metrics.json
+    elif kind != "review" and run.exists("review.json") and not run.exists("metrics.json"):
+        held = "review"
+    if held is not None and held != kind:
+        raise InputError(
+            f"the run folder {run.root} holds a {held} run; a {kind} run there would overwrite its report and artifacts: "
+            "choose another --run-id, or leave it empty for one derived from the config"
+        )
+
+
 def start_run_folder(
-    root: Storage, config: Mapping[str, Any], config_digest: str, spec: TaskSpec | None = None, *, prefix: str = ""
+    root: Storage,
+    config: Mapping[str, Any],
+    config_digest: str,
+    spec: TaskSpec | None = None,
+    *,
+    prefix: str = "",
+    kind: str = "label",
 ) -> RunContext:
-    """Create the run folder with ``config.json`` and ``spec.json``; returns the run's context.
+    """Create the run folder with ``run.json``, ``config.json`` and ``spec.json``; returns the run's context.
 
     ``spec`` is read from ``config["spec"]`` unless given (a relabel run takes its source
-    run's). ``prefix`` starts a derived run id (``relabel-``), so runs of different flows
-    never share a folder.
+    run's). ``prefix`` starts a derived run id (``relabel-``, ``review-``), so runs of different
+    flows never share a folder; ``kind`` (one of :data:`RUN_KINDS`) is recorded in ``run.json``,
+    and a folder holding another kind of run is refused, even under an explicit run id.
     """
     import alchemist_core
 
+    if kind not in RUN_KINDS:
+        raise ValueError(f"kind must be one of {RUN_KINDS}, got {kind!r}")
     spec = spec if spec is not None else load_spec(config["spec"])
     run_id = config.get("run_id") or prefix + default_run_id(spec.name, config_digest)
     layout = RunLayout(root, run_id)
     run = layout.run
+    _check_run_kind(run, kind)
     if run.exists("config.json"):
         previous = run.read_json("config.json")
         if _what_counts(previous) != _what_counts(config):
@@ -49,6 +96,7 @@ def start_run_folder(
                 f"the run folder {run.root} already holds a run of another configuration (it differs in {differing}); "
                 f"expected the same configuration to resume it: choose another --run-id, or leave it empty for one derived from the config"
             )
+    run.write_json({"kind": kind, "run_id": run_id}, "run.json")
     run.write_json(dict(config), "config.json")
     run.write_json(spec.model_dump(mode="json"), "spec.json")
     return RunContext(
@@ -145,6 +193,21 @@ def combine_vote_results(results: Sequence[Sequence[ShardVotes]], programs: Prog
         digest=digest, faults=faults, quarantined=quarantined, computed=computed, n_rows=n_rows,
         program_digests=programs.program_digests(),
     )  # fmt: skip
+
+
+def require_active_programs(votes: VoteSet) -> None:
+    """Raise :class:`~alchemist_core.errors.NoProgramsError` when programs ran but every one was quarantined."""
+    if votes.active or not votes.programs:
+        return
+    from alchemist_core.errors import NoProgramsError
+
+    reasons = [f"  - {name}: {reason}" for name, reason in sorted(votes.quarantined.items())]
+    raise NoProgramsError(
+        "\n".join(
+            [f"no usable labeling program: all {len(votes.programs)} programs were quarantined while labeling the data, "
+             "so there is nothing to label with"] + reasons  # fmt: skip
+        )
+    )
 
 
 def weak_label_votes(manifest: Mapping[str, Any], data_root: str, run_root: str) -> VoteSet:

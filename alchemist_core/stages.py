@@ -18,6 +18,22 @@ import numpy as np
 from alchemist_core.data.storage import Storage
 
 
+def store_generated_programs(result: Any, run: Storage, generator: str, *parts: str) -> str:
+    """Write a generation's programs under ``parts`` of the run folder; returns the folder's URI.
+
+    The rejected candidates, with their reasons and sources, go to ``rejected.json`` beside
+    the programs. With no accepted program, nothing else is written and
+    :class:`~alchemist_core.errors.NoProgramsError` names every rejected candidate.
+    """
+    from alchemist_core.generators.base import require_programs
+    from alchemist_core.programs.program_set import save_program_set
+
+    rejected = [{"name": r.name, "reason": r.reason, "source": r.source} for r in result.rejected]
+    where = run.write_json({"rejected": rejected, "n_duplicates": result.n_duplicates}, *parts, "rejected.json")
+    require_programs(result, generator, where=where)
+    return save_program_set(result.program_set, run, *parts)
+
+
 @dataclass(frozen=True)
 class FittedLabelModel:
     """A label model fitted for a run, with what it was chosen by and fitted on."""

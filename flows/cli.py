@@ -192,6 +192,10 @@ RUN_FILE_ONLY = frozenset(
         "generator.openai.temperature",
         "generator.openai.max_tokens",
         "generator.openai.documents",
+        "generator.openai.temperatures",
+        "generator.openai.resample_rounds",
+        "generator.openai.input_price_per_1m",
+        "generator.openai.output_price_per_1m",
         # the programs' sandbox limits
         "sandbox.program_seconds",
         "sandbox.memory_mb",
@@ -237,6 +241,8 @@ IMAGE_FILE_ONLY = frozenset(
         "llm.max_concurrency",
         "llm.temperature",
         "llm.max_tokens",
+        "llm.input_price_per_1m",
+        "llm.output_price_per_1m",
         # the programs' sandbox limits
         "sandbox.program_seconds",
         "sandbox.memory_mb",
@@ -272,6 +278,9 @@ RELABEL_FILE_ONLY = frozenset(
     }
 )
 
+_BUDGET_HELP = (
+    "hard cap in dollars on the LLM calls that write programs (and concepts): a call that could pass it is not sent"
+)
 _N_WORKERS_HELP = "workers of the LocalCluster started when no --dask-address is given"
 _LIBRARY_HELP = "folder of program .py files (with --generator library)"
 
@@ -309,6 +318,8 @@ RUN_FLAGS = ConfigFlags(
         ConfigFlag("--llm-base-url", "generator.openai.base_url"),
         ConfigFlag("--llm-model", "generator.openai.model"),
         ConfigFlag("--refresh", "generator.openai.refresh", "ignore cached LLM replies", switch=True),
+        ConfigFlag("--budget", "generator.openai.budget_usd", _BUDGET_HELP),
+        ConfigFlag("--price-table", "generator.openai.price_table"),
         ConfigFlag("--label-model", "label_model.name"),
         ConfigFlag("--no-student", "student.enabled", "stop at the pseudolabels", switch=False),
         ConfigFlag("--student-model", "student.model"),
@@ -351,6 +362,8 @@ IMAGE_FLAGS = ConfigFlags(
         ConfigFlag("--llm-base-url", "llm.base_url"),
         ConfigFlag("--llm-model", "llm.model"),
         ConfigFlag("--refresh", "llm.refresh", "ignore cached LLM replies", switch=True),
+        ConfigFlag("--budget", "llm.budget_usd", _BUDGET_HELP),
+        ConfigFlag("--price-table", "llm.price_table"),
         ConfigFlag("--label-model", "label_model.name"),
         ConfigFlag("--no-student", "student.enabled", "stop at the pseudolabels", switch=False),
         ConfigFlag("--student-model", "student.model"),
@@ -388,6 +401,7 @@ ANNOTATE_FLAGS = ConfigFlags(
         ),
         ConfigFlag("--llm-model", "generator.openai.model", "the run's when not given"),
         ConfigFlag("--refresh", "generator.openai.refresh", "ignore cached replies", switch=True),
+        ConfigFlag("--price-table", "generator.openai.price_table", "YAML price table over the shipped one; the run's when not given"),
     ),
     amends_stored=True,
 )
@@ -407,6 +421,10 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
         "--config",
         help="run config YAML, e.g. deployments/local.yaml (the keys of alchemist_core.config.RunConfig); flags override it",
     )
+    parser.add_argument(
+        "--dry-run", action="store_true",
+        help="print the planned LLM calls, estimated tokens and dollars of generation; send nothing, start nothing",
+    )  # fmt: skip
     add_config_flags(parser, RUN_FLAGS)
 
 
@@ -419,11 +437,35 @@ def _add_image_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_flags(parser, IMAGE_FLAGS)
 
 
+def _dry_run(config: RunConfig) -> int:
+    """Print what generation would call and cost; sends nothing and starts no flow."""
+    from alchemist_core.data.storage import open_storage
+    from alchemist_core.generators.plan import plan_generation
+    from alchemist_core.spec import load_spec
+
+    plan = plan_generation(
+        load_spec(config.spec), config.generator.model_dump(mode="json"), cache=open_storage(config.storage).child("cache"),
+        seed=config.seed,
+    )  # fmt: skip
+    print("\n".join(plan.lines()))
+    return 0
+
+
+def _ready(config: BaseModel) -> None:
+    """Check the LLM settings before anything starts (no Prefect, no ingest): a clear error now, not a traceback later."""
+    from alchemist_core.runs import check_ready
+
+    check_ready(config)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from alchemist_core.config import load_config
     from flows.environment import apply_offline_defaults
 
     config = load_config(args.config, config_overrides(args, RUN_FLAGS))
+    if args.dry_run:
+        return _dry_run(config)
+    _ready(config)
     apply_offline_defaults(config.storage)
     from flows.label_dataset import label_dataset
 
@@ -439,6 +481,7 @@ def _cmd_run_images(args: argparse.Namespace) -> int:
     from flows.environment import apply_offline_defaults
 
     config = load_image_config(args.config, config_overrides(args, IMAGE_FLAGS))
+    _ready(config)
     apply_offline_defaults(config.storage)
     from flows.label_images import label_images
 
@@ -454,6 +497,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from flows.environment import apply_offline_defaults
 
     config = load_config(args.config, config_overrides(args, RUN_FLAGS))
+    if args.dry_run:
+        return _dry_run(config)
+    _ready(config)
     apply_offline_defaults(config.storage)
     from flows.generate_programs import generate_programs
 
@@ -537,14 +583,23 @@ def _cmd_prompt(args: argparse.Namespace) -> int:
                 (f"stage one: ask for {args.kind}", supplement_messages(spec, args.kind)),
                 ("stage two: code prompt", code_messages(spec, supplement=placeholder, supplement_kind=args.kind, variant=args.variant)),
             ]
+    from alchemist_core.config import OpenAIConfig
+    from alchemist_core.generators.plan import prompt_estimate_line
+    from alchemist_core.llm.setup import prices_for
+
+    llm = OpenAIConfig(model=args.llm_model, price_table=args.price_table)
+    prices = prices_for(llm.model_dump(mode="json"))
+    estimates = {title: prompt_estimate_line(messages, llm.model, prices, llm.max_tokens) for title, messages in stages}
     if args.json:
         print(json.dumps({title: messages for title, messages in stages}, indent=2, ensure_ascii=False))
+        print("\n".join(f"{title}: {line}" for title, line in estimates.items()), file=sys.stderr)
         return 0
     for title, messages in stages:
         print(f"===== {title} =====")
         for message in messages:
             print(f"--- {message['role']} ---")
             print(message["content"])
+        print(f"--- estimate ---\n{estimates[title]}")
         print()
     return 0
 
@@ -567,13 +622,11 @@ def _cmd_annotate(args: argparse.Namespace) -> int:
     from alchemist_core.baseline import (
         annotate_baseline,
         comparison_markdown,
-        ledger_totals,
         program_label_quality,
     )
     from alchemist_core.data.ingest import load_dataset_manifest
     from alchemist_core.data.storage import open_storage
-    from alchemist_core.generators.build import build_llm_client
-    from alchemist_core.llm import Ledger
+    from alchemist_core.llm.setup import build_llm_client
     from alchemist_core.spec import TaskSpec
 
     run = open_storage(args.run)
@@ -590,17 +643,34 @@ def _cmd_annotate(args: argparse.Namespace) -> int:
         run=run, data=data, manifest=manifest, spec=spec, client=client, settings=settings, cache=root.child("cache"),
         budget_usd=args.budget, dry_run=args.dry_run, batch_size=args.batch_size,
     )
-    estimate = summary["estimate"]
+    estimate, budget = summary["estimate"], summary["budget"]
     print(
         f"estimate: {estimate['n_calls']:,} calls, ~{estimate['prompt_tokens'] + estimate['completion_tokens']:,} tokens, "
-        f"${estimate['dollars']:,.4f} with {estimate['model']} for {summary['n_rows']:,} rows ({estimate['method']})"
+        f"${estimate['dollars']:,.4f} with {estimate['model']} for the {summary['n_rows']:,} rows of the training split "
+        f"{summary['pool']!r} ({estimate['method']})"
+    )
+    print(
+        f"budget (all direct labeling of this run): cap ${budget['cap']:,.4f}, spent so far ${budget['spent_before']:,.4f} "
+        f"by earlier annotate commands, left ${budget['left_before']:,.4f}"
     )
     if args.dry_run:
+        if estimate["dollars"] > budget["left_before"]:
+            print(
+                f"alchemist: the estimate exceeds the ${budget['left_before']:,.4f} left; labeling would stop at the cap "
+                "(cached batches cost nothing) unless --budget is raised",
+                file=sys.stderr,
+            )
         return 0
-    entries = Ledger(run).entries()
-    summary.update(ledger_totals(entries, purposes={"annotate"}))
-    programs = ledger_totals(entries, exclude={"annotate"})
-    programs["label_quality"] = program_label_quality(run, data, config.data.train_split, spec.n_classes)
+    print(
+        f"this command: {summary['n_calls']:,} calls ({summary['n_cached_calls']:,} cached), ${summary['dollars']:,.4f}; "
+        f"a usable label for {summary['n_labeled']:,} of {summary['n_rows']:,} training rows"
+    )
+    print(
+        f"budget: spent so far ${budget['spent_total']:,.4f} of the ${budget['cap']:,.4f} cap, left ${budget['left']:,.4f}"
+    )
+    programs: dict[str, Any] = {
+        "label_quality": program_label_quality(run, data, config.data.train_split, spec.n_classes)
+    }
     metrics = run.read_json("metrics.json")
     programs["student_test_accuracy"] = metrics.get(f"student.{config.data.test_split}.accuracy")
     programs["student_test_macro_f1"] = metrics.get(f"student.{config.data.test_split}.macro_f1")
@@ -612,8 +682,18 @@ def _cmd_annotate(args: argparse.Namespace) -> int:
         report = report[: report.index(marker)].rstrip("\n") + "\n"
     run.write_text(report.rstrip("\n") + "\n\n" + section, "report.md")
     print(section)
+    if summary["n_unusable"]:
+        print(
+            f"alchemist: {summary['n_unusable_replies']:,} of {summary['n_calls']:,} replies were unusable; "
+            f"{summary['n_unusable']:,} rows got no label (replies are cached: --refresh asks again)",
+            file=sys.stderr,
+        )
     if summary.get("budget_exhausted"):
-        print(f"alchemist: the budget cap of ${args.budget} was reached; {summary['n_unannotated']} rows were not sent", file=sys.stderr)
+        print(
+            f"alchemist: the budget cap of ${budget['cap']:,.4f} for all direct labeling of this run was reached; "
+            f"{summary['n_unannotated']:,} rows were not sent (raise --budget to send them)",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -710,13 +790,21 @@ def build_parser() -> argparse.ArgumentParser:
     prompt.add_argument("--kind", default="none", choices=["none", "description", "exemplars", "keywords", "rules"],
                         help="supplementary information: none = one-stage")
     prompt.add_argument("--variant", type=int, default=0)
-    prompt.add_argument("--json", action="store_true", help="print the messages as JSON")
+    prompt.add_argument("--json", action="store_true", help="print the messages as JSON (the estimates go to stderr)")
+    prompt.add_argument(
+        "--llm-model", default=RunConfig().generator.openai.model, help="model the estimate prices the prompt for (default: %(default)s)"
+    )
+    prompt.add_argument("--price-table", help="YAML price table over the shipped one")
     prompt.set_defaults(handler=_cmd_prompt)
 
     annotate = commands.add_parser("annotate", help="the paper's baseline: the LLM labels every training row directly")
     annotate.add_argument("--run", required=True, help="a finished run folder; its dataset, spec and student settings are reused")
-    annotate.add_argument("--budget", type=float, required=True, help="hard cap in dollars; no call is made past it")
-    annotate.add_argument("--dry-run", action="store_true", help="only print the cost estimate")
+    annotate.add_argument(
+        "--budget", type=float, required=True,
+        help="hard cap in dollars on all direct labeling of this run: what earlier annotate commands spent counts "
+        "against it; no call is made past it (cached batches cost nothing)",
+    )  # fmt: skip
+    annotate.add_argument("--dry-run", action="store_true", help="only print the cost estimate and the budget left")
     annotate.add_argument("--batch-size", type=int, default=20, help="rows per call")
     add_config_flags(annotate, ANNOTATE_FLAGS)
     annotate.set_defaults(handler=_cmd_annotate)

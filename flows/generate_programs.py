@@ -1,8 +1,9 @@
 """Generate, validate and store programs, with a short review report; no labeling.
 
 For people who read programs before labeling with them: review ``programs/`` and
-``report.md`` in the run folder, edit if needed, then label with ``label-dataset`` (the same
-config reuses the stored programs from the cache; ``--generator library --library
+``report.md`` in the run folder (``runs/review-<spec>-<digest>``, never a labeling run's),
+edit if needed, then label with ``label-dataset`` (the same config gets the same programs:
+the LLM's replies come from the response cache; ``--generator library --library
 <run>/programs`` takes edited ones).
 """
 
@@ -26,7 +27,7 @@ def generate_programs(config: RunConfig) -> dict[str, Any]:
     """Generate and validate programs, store them in the run folder and review them; returns where."""
     if config.generator.kind == "weak_labels":
         raise InputError("generate-programs needs a program generator (offline, library or openai); weak_labels has no programs")
-    run = start_run(config=config, config_digest=config.digest)
+    run = start_run(config=config, config_digest=config.digest, prefix="review-", kind="review")
     cached = persisted_in(run.storage_root)
     fields = config.data.fields or run.spec.input_fields
     dataset = ingest_data(data=config.data, fields=fields, class_names=run.spec.class_names, storage_root=run.storage_root, seed=run.seed)

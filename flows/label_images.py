@@ -32,7 +32,7 @@ from tasks.select import select_label_model
 @flow(name="label-images")
 def label_images(config: ImageRunConfig) -> dict[str, Any]:
     """Label an image dataset end to end through concept programs; returns the run's summary."""
-    run = start_run(config=config, config_digest=config.digest)
+    run = start_run(config=config, config_digest=config.digest, kind="images")
     cached = persisted_in(run.storage_root)
     dataset = ingest_image_data(data=config.data, class_names=run.spec.class_names, storage_root=run.storage_root, seed=run.seed)
     concepts = name_concepts(run=run, settings=config.concepts, llm=config.llm, demo=dataset.demo)

@@ -36,7 +36,7 @@ def relabel(config: RelabelConfig) -> dict[str, Any]:
         data=config.data, fields=list(source.fields), class_names=spec.class_names, storage_root=config.storage,
         seed=config.seed, needs_train=False,
     )  # fmt: skip
-    run = start_run(config=config, config_digest=config.run_digest(dataset.digest), spec=spec, prefix="relabel-")
+    run = start_run(config=config, config_digest=config.run_digest(dataset.digest), spec=spec, prefix="relabel-", kind="relabel")
     cached = persisted_in(run.storage_root)
 
     programs = copy_programs(programs=source.programs, run=run)

@@ -60,21 +60,28 @@ def cost_rows(cost: Mapping[str, Any]) -> list[dict[str, Any]]:
         stats["prompt_tokens"] += int(entry.get("prompt_tokens") or 0)
         stats["completion_tokens"] += int(entry.get("completion_tokens") or 0)
         stats["dollars"] += float(entry.get("dollars") or 0.0)
+        if not entry.get("price_known", True) and not entry.get("cached"):
+            stats["item"] = f"{entry.get('model', '?')} (price unknown)"
     rows = list(by_model.values())
+    unknown = any(r["item"].endswith("(price unknown)") for r in rows)
+    for row in rows:
+        row["dollars"] = None if row["item"].endswith("(price unknown)") else round(row["dollars"], 6)
     rows.append(
         {
-            "item": "this run (total)",
+            "item": "this run (total" + (", prices of some models unknown)" if unknown else ")"),
             **{k: sum(r[k] for r in by_model.values()) for k in ("calls", "cached", "prompt_tokens", "completion_tokens")},
-            "dollars": round(sum(r["dollars"] for r in by_model.values()), 6),
+            "dollars": round(sum(r["dollars"] or 0.0 for r in rows), 6),
         }
     )
     estimate = cost.get("full_labeling")
     if estimate:
+        known = estimate.get("price_known", True)
+        pool = f"the {estimate.get('n_rows')} rows of the {estimate.get('pool')!r} split" if estimate.get("pool") else f"all {estimate.get('n_rows')} rows"
         rows.append(
             {
-                "item": f"labeling all {estimate.get('n_rows')} rows with {estimate.get('model')} (estimate)",
+                "item": f"labeling {pool} with {estimate.get('model')} (estimate{'' if known else ', price unknown'})",
                 "calls": estimate.get("n_calls"), "cached": None, "prompt_tokens": None, "completion_tokens": None,
-                "dollars": round(float(estimate.get("dollars") or 0.0), 6),
+                "dollars": round(float(estimate.get("dollars") or 0.0), 6) if known else None,
             }
         )  # fmt: skip
     return rows

@@ -68,8 +68,8 @@ def generate_programs(run: RunContext, dataset: DatasetRef, generator: Generator
     generator learned from (``valid_rows_seen``).
     """
     from alchemist_core.generators.build import build_generator, generation_context
-    from alchemist_core.programs.program_set import save_program_set
     from alchemist_core.programs.sandbox import SandboxLimits
+    from alchemist_core.stages import store_generated_programs
 
     logger = get_run_logger()
     context = generation_context(
@@ -79,9 +79,9 @@ def generate_programs(run: RunContext, dataset: DatasetRef, generator: Generator
     limits = SandboxLimits(program_seconds=sandbox.program_seconds, memory_mb=sandbox.memory_mb)
     program_generator = build_generator(generator.model_dump(mode="json"), cache=run.cache, ledger_storage=run.run, limits=limits)
     result = program_generator.generate(context)
-    uri = save_program_set(result.program_set, run.run, "programs")
     for rejected in result.rejected:
         logger.warning("rejected %s: %s", rejected.name, rejected.reason)
+    uri = store_generated_programs(result, run.run, generator.kind, "programs")
     logger.info(
         "%d programs from %s generator (%d rejected, %d duplicates)", len(result.program_set), generator.kind,
         len(result.rejected), result.n_duplicates,
@@ -104,8 +104,8 @@ def generate_fold_programs(
     program is scored on a row it was mined from.
     """
     from alchemist_core.generators.build import build_generator, generation_context
-    from alchemist_core.programs.program_set import save_program_set
     from alchemist_core.programs.sandbox import SandboxLimits
+    from alchemist_core.stages import store_generated_programs
 
     limits = SandboxLimits(program_seconds=sandbox.program_seconds, memory_mb=sandbox.memory_mb)
     program_generator = build_generator(generator.model_dump(mode="json"), cache=run.cache, ledger_storage=run.run, limits=limits)
@@ -118,7 +118,7 @@ def generate_fold_programs(
             valid_rows=labeled_ids[folds.labeled(k)].tolist(),
         )  # fmt: skip
         result = program_generator.generate(context)
-        uri = save_program_set(result.program_set, run.run, "selection", f"fold-{k}", "programs")
+        uri = store_generated_programs(result, run.run, generator.kind, "selection", f"fold-{k}", "programs")
         out.append(_program_set_ref(result, uri, 0))
     get_run_logger().info("programs regenerated once per fold (%d folds), each without its fold's labeled rows", len(out))
     return out

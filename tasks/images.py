@@ -139,8 +139,8 @@ def generate_concept_programs(
         build_concept_generator,
         concept_generation_context,
     )
-    from alchemist_core.programs.program_set import save_program_set
     from alchemist_core.programs.sandbox import SandboxLimits
+    from alchemist_core.stages import store_generated_programs
 
     logger = get_run_logger()
     context = concept_generation_context(
@@ -154,14 +154,9 @@ def generate_concept_programs(
         ledger_storage=run.run, limits=limits,
     )  # fmt: skip
     result = program_generator.generate(context)
-    if not len(result.program_set):
-        from alchemist_core.errors import InputError
-
-        reasons = "; ".join(f"{r.name}: {r.reason}" for r in result.rejected[:5]) or "no candidate beat chance on the valid split"
-        raise InputError(f"the {generator.kind} generator wrote no usable concept program ({reasons})")
-    uri = save_program_set(result.program_set, run.run, "programs")
     for rejected in result.rejected:
         logger.warning("rejected %s: %s", rejected.name, rejected.reason)
+    uri = store_generated_programs(result, run.run, generator.kind, "programs")
     logger.info("%d concept programs from the %s generator (%d rejected)", len(result.program_set), generator.kind, len(result.rejected))
     return ProgramSetRef(
         uri=uri, digest=result.program_set.digest, names=tuple(result.program_set.names),

@@ -21,15 +21,21 @@ from tasks.caching import CACHE_POLICY, retry_transient
 
 
 @task(name="start-run", persist_result=False, retries=2, retry_condition_fn=retry_transient)
-def start_run(config: BaseModel, config_digest: str, spec: TaskSpec | None = None, prefix: str = "") -> RunContext:
-    """Resolve the spec, name the run and write ``config.json`` and ``spec.json`` into its folder.
+def start_run(
+    config: BaseModel, config_digest: str, spec: TaskSpec | None = None, prefix: str = "", kind: str = "label"
+) -> RunContext:
+    """Check the LLM settings, resolve the spec, name the run and write ``run.json``, ``config.json`` and ``spec.json``.
 
     ``config`` is the flow's configuration model (with ``storage`` and ``seed``); ``spec``
-    replaces the one it names; ``prefix`` starts a derived run id.
+    replaces the one it names; ``prefix`` starts a derived run id; ``kind`` is what the run is
+    (see :data:`alchemist_core.runs.RUN_KINDS`).
     """
-    from alchemist_core.runs import start_run_folder
+    from alchemist_core.runs import check_ready, start_run_folder
 
-    context = start_run_folder(open_storage(config.storage), config.model_dump(mode="json"), config_digest, spec, prefix=prefix)
+    check_ready(config)
+    context = start_run_folder(
+        open_storage(config.storage), config.model_dump(mode="json"), config_digest, spec, prefix=prefix, kind=kind
+    )
     get_run_logger().info("run %s in %s", context.run_id, context.run_root)
     return context
 
@@ -49,7 +55,7 @@ def collect_votes(results: list[list[ShardVotes]], programs: ProgramSetRef, run:
     The result's ``digest`` identifies the content of every vote shard; ``computed`` counts
     the shards each program ran on when its batch was labeled (the rest came from the vote cache).
     """
-    from alchemist_core.runs import combine_vote_results
+    from alchemist_core.runs import combine_vote_results, require_active_programs
 
     votes = combine_vote_results(results, programs)
     run.run.write_json(dict(votes.faults), "votes", "faults.json")
@@ -57,6 +63,7 @@ def collect_votes(results: list[list[ShardVotes]], programs: ProgramSetRef, run:
     logger.info("votes of %d rows, digest %s", votes.n_rows, (votes.digest or "?")[:12])
     for name, reason in votes.quarantined.items():
         logger.warning("quarantined %s: %s", name, reason)
+    require_active_programs(votes)
     return votes
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
+from alchemist_core.errors import NoProgramsError
 from alchemist_core.programs.program_set import ProgramSet
 from alchemist_core.spec import TaskSpec
 
@@ -69,3 +70,27 @@ class ProgramGenerator(Protocol):
     name: str
 
     def generate(self, context: GenerationContext) -> GenerationResult: ...
+
+
+MAX_LISTED_REJECTIONS = 20
+"""Rejected candidates an error names one by one; the rest are counted."""
+
+
+def require_programs(result: GenerationResult, generator: str, *, where: str = "") -> None:
+    """Raise :class:`NoProgramsError` naming every rejected candidate and its reason when ``result`` has no program.
+
+    ``where`` says where the rejected candidates were written (``programs/rejected.json``).
+    """
+    if len(result.program_set):
+        return
+    rejected = list(result.rejected)
+    lines = [
+        f"no usable labeling program: the {generator} generator accepted none of its candidates "
+        f"({len(rejected)} rejected, {result.n_duplicates} duplicates), so there is nothing to label with"
+    ]
+    lines += [f"  - {r.name}: {r.reason}" for r in rejected[:MAX_LISTED_REJECTIONS]]
+    if len(rejected) > MAX_LISTED_REJECTIONS:
+        lines.append(f"  ... and {len(rejected) - MAX_LISTED_REJECTIONS} more")
+    if where:
+        lines.append(f"the rejected programs, with their sources: {where}")
+    raise NoProgramsError("\n".join(lines))

@@ -33,10 +33,17 @@ from alchemist_core.generators.prompts import (
 )
 from alchemist_core.generators.repair import (
     LLMCandidate,
+    RepairOutcome,
     candidate_origin,
     request_programs,
 )
-from alchemist_core.llm.client import ChatRequest, Completion, LLMClient, LLMError
+from alchemist_core.llm.client import (
+    BudgetExceeded,
+    ChatRequest,
+    Completion,
+    LLMClient,
+    LLMError,
+)
 from alchemist_core.programs.program_set import ProgramSet
 from alchemist_core.programs.sandbox import SandboxLimits
 from alchemist_core.spec import TaskSpec
@@ -47,6 +54,18 @@ ONE_STAGE = "none"
 DEFAULT_KINDS = (ONE_STAGE, *SUPPLEMENT_KINDS)
 DEFAULT_TEMPERATURES = (0.7, 1.0)
 """The paper's settings: 0.7 in general, 1.0 for GPT in ScriptoriumWS mode; alternated per round."""
+
+
+@dataclass(frozen=True)
+class PlannedCandidate:
+    """One program the generator will ask for: its name, supplement kind and sampling settings."""
+
+    index: int
+    name: str
+    kind: str
+    temperature: float
+    seed: int
+    variant: int
 
 
 @dataclass(frozen=True)
@@ -83,6 +102,9 @@ class OpenAIGenerator:
         Ignore cached replies (and overwrite them): sample again.
     temperatures : sequence of float
         Sampling temperatures, one per round of kinds.
+    resample_rounds : int
+        Rounds of new candidates asked for when duplicates or rejections leave fewer programs
+        than asked for.
     """
 
     name = "openai"
@@ -99,6 +121,7 @@ class OpenAIGenerator:
         limits: SandboxLimits = SandboxLimits(),
         refresh: bool = False,
         temperatures: Sequence[float] = DEFAULT_TEMPERATURES,
+        resample_rounds: int = 2,
     ):
         kinds = tuple(supplement_kinds)
         unknown = [k for k in kinds if k not in DEFAULT_KINDS]
@@ -108,6 +131,9 @@ class OpenAIGenerator:
             raise InputError(f"max_repairs must be >= 0, got {max_repairs}")
         if not temperatures:
             raise InputError("temperatures must hold at least one value")
+        if resample_rounds < 0:
+            raise InputError(f"resample_rounds must be >= 0, got {resample_rounds}")
+        self.resample_rounds = resample_rounds
         self.client = client
         self.code_model = code_model or client.endpoint.model
         self.supplement_model = supplement_model or self.code_model
@@ -119,8 +145,23 @@ class OpenAIGenerator:
         self.temperatures = tuple(float(t) for t in temperatures)
 
     # -- the protocol ----------------------------------------------------------------------------
+    def plan(self, n_programs: int, seed: int, start: int = 0) -> list[PlannedCandidate]:
+        """Candidates ``start`` .. ``start + n_programs - 1``: supplement kind, temperature, seed and prompt variant."""
+        kinds = self.supplement_kinds
+        planned = []
+        for index in range(start, start + n_programs):
+            round_ = index // len(kinds)
+            kind = kinds[index % len(kinds)]
+            temperature = self.temperatures[round_ % len(self.temperatures)]
+            planned.append(PlannedCandidate(index, f"llm_p{index:02d}_{kind}", kind, temperature, seed + index, round_))
+        return planned
+
     def generate(self, context: GenerationContext) -> GenerationResult:
         """Ask for ``context.n_programs`` programs; validate, repair and deduplicate them.
+
+        When duplicates or rejections leave fewer programs than asked for, up to
+        ``resample_rounds`` further rounds ask for the shortfall with new candidates (at most
+        ``n_programs`` more in all); a round that the endpoint or the budget cut short ends them.
 
         Raises
         ------
@@ -130,66 +171,105 @@ class OpenAIGenerator:
         if context.n_programs < 1:
             raise InputError(f"n_programs must be >= 1, got {context.n_programs}")
         spec = context.spec
-        plan = [self._plan_entry(i, context.seed) for i in range(context.n_programs)]
-        kinds_used = sorted({kind for kind, _, _, _ in plan if kind != ONE_STAGE})
-        supplements, supplement_errors = self._supplements(spec, kinds_used, context.seed)
-
-        rejected: list[RejectedProgram] = []
-        llm_errors: list[LLMError] = []
-        pending: list[LLMCandidate] = []
-        for index, (kind, temperature, seed, variant) in enumerate(plan):
-            name = f"llm_p{index:02d}_{kind}"
-            if kind in supplement_errors:
-                error = supplement_errors[kind]
-                llm_errors.append(error)
-                rejected.append(RejectedProgram(name, f"stage one ({kind}) failed: {error}"))
-                continue
-            supplement = supplements.get(kind)
-            messages = code_messages(
-                spec,
-                supplement=supplement.text if supplement else None,
-                supplement_kind=kind if supplement else None,
-                variant=variant,
+        supplements: dict[str, _Supplement] = {}
+        supplement_errors: dict[str, LLMError] = {}
+        outcome = RepairOutcome()
+        plan: list[PlannedCandidate] = []
+        rounds: list[dict[str, Any]] = []
+        asked = context.n_programs
+        for round_number in range(self.resample_rounds + 1):
+            batch = self.plan(asked, context.seed, start=len(plan))
+            plan += batch
+            missing = sorted({c.kind for c in batch if c.kind != ONE_STAGE} - set(supplements) - set(supplement_errors))
+            fetched, failed = self._supplements(spec, missing, context.seed)
+            supplements.update(fetched)
+            supplement_errors.update(failed)
+            before = (len(outcome.accepted), len(outcome.rejected), len(outcome.duplicates), len(outcome.errors), outcome.n_refused)
+            pending: list[LLMCandidate] = []
+            for candidate in batch:
+                if candidate.kind in supplement_errors:
+                    error = supplement_errors[candidate.kind]
+                    if isinstance(error, BudgetExceeded):
+                        outcome.n_refused += 1
+                    else:
+                        outcome.errors.append(error)
+                    outcome.rejected.append(RejectedProgram(candidate.name, f"stage one ({candidate.kind}) failed: {error}"))
+                    continue
+                supplement = supplements.get(candidate.kind)
+                request = self.code_request(spec, candidate, supplement.text if supplement else None)
+                pending.append(
+                    LLMCandidate.ask(candidate.index, candidate.name, candidate.temperature, candidate.seed, list(request.messages))
+                )
+            request_programs(
+                self.client, pending, model=self.code_model, rows=context.sample_rows, n_classes=spec.n_classes,
+                limits=self.limits, max_repairs=self.max_repairs, refresh=self.refresh, log=logger, outcome=outcome,
+            )  # fmt: skip
+            after = (len(outcome.accepted), len(outcome.rejected), len(outcome.duplicates), len(outcome.errors), outcome.n_refused)
+            gained = [b - a for a, b in zip(before, after)]
+            rounds.append(
+                {"round": round_number, "asked": len(batch), "accepted": gained[0], "rejected": gained[1], "duplicates": gained[2]}
             )
-            pending.append(LLMCandidate.ask(index, name, temperature, seed, messages))
+            shortfall = context.n_programs - len(outcome.accepted)
+            if shortfall <= 0 or gained[3] or gained[4]:
+                break  # enough, or the endpoint failed, or the budget refused a call: asking again would not help
+            asked = min(shortfall, 2 * context.n_programs - len(plan))
+            if asked <= 0:
+                break
+            logger.info(
+                "openai generator: %d of %d programs after round %d (%d duplicates, %d rejected); asking for %d more",
+                len(outcome.accepted), context.n_programs, round_number, gained[2], gained[1], asked,
+            )  # fmt: skip
 
-        outcome = request_programs(
-            self.client,
-            pending,
-            model=self.code_model,
-            rows=context.sample_rows,
-            n_classes=spec.n_classes,
-            limits=self.limits,
-            max_repairs=self.max_repairs,
-            refresh=self.refresh,
-            log=logger,
-        )
-        rejected += outcome.rejected
-        llm_errors += outcome.errors
-        n_duplicates = outcome.n_duplicates
-        all_completions = [s.completion for s in supplements.values() if s.completion is not None]
-        all_completions += outcome.completions
-        if not outcome.accepted and llm_errors and len(llm_errors) == context.n_programs:
-            raise llm_errors[0]
-        programs = outcome.programs(lambda candidate: self._origin(candidate, plan[candidate.index][0], supplements))
-        details = self._details(context, supplements, all_completions, len(programs), len(rejected))
+        if not outcome.accepted and len(outcome.errors) == len(plan):
+            raise outcome.errors[0]
+        by_index = {c.index: c for c in plan}
+        programs = outcome.programs(lambda candidate: self._origin(candidate, by_index[candidate.index], supplements))
+        completions = [s.completion for s in supplements.values() if s.completion is not None] + outcome.completions
+        details = self._details(context, supplements, completions, len(programs), len(outcome.rejected))
+        details["rounds"] = rounds
+        details["duplicates"] = [d.to_json() for d in outcome.duplicates]
+        details["n_refused_by_budget"] = outcome.n_refused
+        budget = self.client.budget
+        if budget is not None:
+            details["budget"] = {"cap_usd": budget.cap_usd, "spent_usd": round(budget.spent, 6), "spent_before_usd": budget.spent_before}
         logger.info(
-            "openai generator: %d of %d candidates accepted, %d rejected, %d duplicates, $%.4f spent",
-            len(programs), context.n_programs, len(rejected), n_duplicates, details["dollars"],
+            "openai generator: %d of %d programs accepted from %d candidates, %d rejected, %d duplicates, $%.4f spent",
+            len(programs), context.n_programs, len(plan), len(outcome.rejected), outcome.n_duplicates, details["dollars"],
         )  # fmt: skip
         return GenerationResult(
             program_set=ProgramSet(programs),
-            rejected=tuple(sorted(rejected, key=lambda r: r.name)),
-            n_duplicates=n_duplicates,
+            rejected=tuple(sorted(outcome.rejected, key=lambda r: r.name)),
+            n_duplicates=outcome.n_duplicates,
             details=details,
         )
 
     # -- steps -----------------------------------------------------------------------------------
-    def _plan_entry(self, index: int, seed: int) -> tuple[str, float, int, int]:
-        """(kind, temperature, seed, prompt variant) of candidate ``index``."""
-        kinds = self.supplement_kinds
-        round_ = index // len(kinds)
-        return kinds[index % len(kinds)], self.temperatures[round_ % len(self.temperatures)], seed + index, round_
+    def stage_one(self, spec: TaskSpec, kind: str, seed: int) -> str | ChatRequest:
+        """The spec's own supplementary information of ``kind``, or the stage-one request that asks for it."""
+        given = supplement_from_spec(spec, kind)
+        if given:
+            return given
+        retrieved: Sequence[str] = ()
+        if self.documents:
+            from alchemist_core.generators.retrieval import retrieve
+
+            query = f"{spec.instruction} {' '.join(spec.class_names)}: {SUPPLEMENT_REQUESTS[kind]}"
+            retrieved = retrieve(query, self.documents)
+        messages = supplement_messages(spec, kind, retrieved=retrieved)
+        return ChatRequest(messages, "supplement", model=self.supplement_model, seed=seed, refresh=self.refresh)
+
+    def code_request(self, spec: TaskSpec, candidate: PlannedCandidate, supplement: str | None) -> ChatRequest:
+        """The first request of ``candidate``, given its kind's supplementary information (``None`` for one-stage)."""
+        messages = code_messages(
+            spec,
+            supplement=supplement,
+            supplement_kind=candidate.kind if supplement is not None else None,
+            variant=candidate.variant,
+        )
+        return ChatRequest(
+            messages, "code", model=self.code_model, temperature=candidate.temperature, seed=candidate.seed,
+            n_sample=candidate.index, refresh=self.refresh,
+        )  # fmt: skip
 
     def _supplements(
         self, spec: TaskSpec, kinds: Sequence[str], seed: int
@@ -198,19 +278,11 @@ class OpenAIGenerator:
         supplements: dict[str, _Supplement] = {}
         requests: list[tuple[str, ChatRequest]] = []
         for kind in kinds:
-            given = supplement_from_spec(spec, kind)
-            if given:
-                supplements[kind] = _Supplement(given, "spec")
-                continue
-            retrieved: Sequence[str] = ()
-            if self.documents:
-                from alchemist_core.generators.retrieval import retrieve
-
-                query = f"{spec.instruction} {' '.join(spec.class_names)}: {SUPPLEMENT_REQUESTS[kind]}"
-                retrieved = retrieve(query, self.documents)
-            messages = supplement_messages(spec, kind, retrieved=retrieved)
-            request = ChatRequest(messages, "supplement", model=self.supplement_model, seed=seed, refresh=self.refresh)
-            requests.append((kind, request))
+            stage_one = self.stage_one(spec, kind, seed)
+            if isinstance(stage_one, str):
+                supplements[kind] = _Supplement(stage_one, "spec")
+            else:
+                requests.append((kind, stage_one))
         errors: dict[str, LLMError] = {}
         results = self.client.try_complete_many([request for _, request in requests])
         for (kind, _), result in zip(requests, results):
@@ -229,9 +301,11 @@ class OpenAIGenerator:
                 supplements[kind] = _Supplement(result.text.strip(), "llm", result)
         return supplements, errors
 
-    def _origin(self, candidate: LLMCandidate, kind: str, supplements: dict[str, _Supplement]) -> dict[str, Any]:
-        origin = candidate_origin(candidate, generator=self.name, model=self.code_model, supplement_kind=kind)
-        supplement = supplements.get(kind)
+    def _origin(self, candidate: LLMCandidate, planned: PlannedCandidate, supplements: dict[str, _Supplement]) -> dict[str, Any]:
+        origin = candidate_origin(
+            candidate, generator=self.name, model=self.code_model, supplement_kind=planned.kind, prompt_variant=planned.variant
+        )
+        supplement = supplements.get(planned.kind)
         if supplement is not None:
             origin["supplement_source"] = supplement.source
             origin["supplement_digest"] = digest_json(supplement.text)

@@ -23,7 +23,13 @@ from alchemist_core.digest import digest_json
 from alchemist_core.errors import ProgramError
 from alchemist_core.generators.base import RejectedProgram
 from alchemist_core.generators.prompts import extract_program_source, repair_messages
-from alchemist_core.llm.client import ChatRequest, Completion, LLMClient, LLMError
+from alchemist_core.llm.client import (
+    BudgetExceeded,
+    ChatRequest,
+    Completion,
+    LLMClient,
+    LLMError,
+)
 from alchemist_core.programs.apply import validate_program
 from alchemist_core.programs.program_set import LabelingProgram
 from alchemist_core.programs.sandbox import SandboxLimits
@@ -69,6 +75,19 @@ class LLMCandidate:
         return cls(index, name, temperature, seed, messages, digest_json(messages))
 
 
+@dataclass(frozen=True)
+class DuplicateProgram:
+    """A passing program dropped because an earlier one has the same source (``by="source"``) or
+    the same votes on every sample row (``by="votes"``)."""
+
+    name: str
+    duplicate_of: str
+    by: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"name": self.name, "duplicate_of": self.duplicate_of, "by": self.by}
+
+
 @dataclass
 class RepairOutcome:
     """What :func:`request_programs` made of its candidates.
@@ -80,18 +99,30 @@ class RepairOutcome:
     rejected : list of RejectedProgram
         Candidates whose call failed or whose last reply failed the smoke run.
     errors : list of LLMError
-        The failed calls, in order.
+        The failed calls, in order (calls the budget refused are not errors: see ``n_refused``).
     completions : list of Completion
         Every reply, in the order they arrived.
-    n_duplicates : int
+    duplicates : list of DuplicateProgram
         Passing programs dropped as duplicates of an earlier one.
+    n_refused : int
+        Candidates whose call the budget cap refused (rejected, with the reason).
+
+    Passing the outcome of one round to :func:`request_programs` again continues it: the
+    next round's programs are compared with every program accepted so far.
     """
 
     accepted: list[tuple[LLMCandidate, str]] = field(default_factory=list)
     rejected: list[RejectedProgram] = field(default_factory=list)
     errors: list[LLMError] = field(default_factory=list)
     completions: list[Completion] = field(default_factory=list)
-    n_duplicates: int = 0
+    duplicates: list[DuplicateProgram] = field(default_factory=list)
+    n_refused: int = 0
+    _seen_sources: dict[str, str] = field(default_factory=dict, repr=False)
+    _seen_votes: dict[bytes, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def n_duplicates(self) -> int:
+        return len(self.duplicates)
 
     def programs(self, origin: Callable[[LLMCandidate], dict[str, Any]]) -> tuple[LabelingProgram, ...]:
         """The accepted programs in candidate order, each with ``origin(candidate)`` as its origin."""
@@ -111,6 +142,7 @@ def request_programs(
     refresh: bool = False,
     empty_votes_match: bool = False,
     log: logging.Logger | None = None,
+    outcome: RepairOutcome | None = None,
 ) -> RepairOutcome:
     """Ask for every candidate's program, repairing failures, until each is accepted or rejected.
 
@@ -136,14 +168,16 @@ def request_programs(
         Whether two programs with no votes at all (no sample rows) are duplicates.
     log : logging.Logger, optional
         Where repairs and dropped duplicates are reported; nowhere when ``None``.
+    outcome : RepairOutcome, optional
+        An earlier round's outcome to continue (updated in place and returned).
 
     Returns
     -------
     RepairOutcome
     """
-    outcome = RepairOutcome()
-    seen_sources: dict[str, str] = {}
-    seen_votes: dict[bytes, str] = {}
+    outcome = outcome if outcome is not None else RepairOutcome()
+    seen_sources = outcome._seen_sources
+    seen_votes = outcome._seen_votes
     pending = list(candidates)
     while pending:
         requests = [
@@ -161,6 +195,10 @@ def request_programs(
         results = client.try_complete_many(requests)
         still_pending = []
         for candidate, result in zip(pending, results):
+            if isinstance(result, BudgetExceeded):
+                outcome.n_refused += 1
+                outcome.rejected.append(RejectedProgram(candidate.name, str(result)))
+                continue
             if isinstance(result, LLMError):
                 outcome.errors.append(result)
                 outcome.rejected.append(RejectedProgram(candidate.name, f"LLM call failed: {result}"))
@@ -170,13 +208,13 @@ def request_programs(
             source, reason, votes = smoke_check(candidate.name, result.text, rows, n_classes, limits)
             if reason is None:
                 compare_votes = votes is not None and (len(votes) > 0 or empty_votes_match)
-                duplicate_of = seen_sources.get(_source_key(source))
+                duplicate_of, by = seen_sources.get(_source_key(source)), "source"
                 if duplicate_of is None and compare_votes:
-                    duplicate_of = seen_votes.get(votes.tobytes())
+                    duplicate_of, by = seen_votes.get(votes.tobytes()), "votes"
                 if duplicate_of is not None:
-                    outcome.n_duplicates += 1
+                    outcome.duplicates.append(DuplicateProgram(candidate.name, duplicate_of, by))
                     if log is not None:
-                        log.info("dropping %s: duplicate of %s", candidate.name, duplicate_of)
+                        log.info("dropping %s: same %s as %s", candidate.name, by, duplicate_of)
                     continue
                 seen_sources[_source_key(source)] = candidate.name
                 if compare_votes:
@@ -225,6 +263,7 @@ def candidate_origin(candidate: LLMCandidate, *, generator: str, model: str, **f
         "prompt_tokens": sum(c.prompt_tokens for c in completions),
         "completion_tokens": sum(c.completion_tokens for c in completions),
         "dollars": sum(c.dollars for c in completions),
+        "price_known": all(c.price_known for c in completions),
         "cached": all(c.cached for c in completions),
         "repairs": candidate.repairs,
     }

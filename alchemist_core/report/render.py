@@ -67,6 +67,7 @@ class MetricRow(TypedDict, total=False):
 
 
 class LedgerRow(TypedDict, total=False):
+    price_known: bool  # False: the model is not in the price table (its dollars are not known)
     model: str
     prompt_tokens: int
     completion_tokens: int
@@ -76,8 +77,23 @@ class LedgerRow(TypedDict, total=False):
 
 class FullLabelingEstimate(TypedDict, total=False):
     model: str
+    pool: str  # the split priced: the training split, which `alchemist annotate` labels
     n_rows: int
-    dollars: float  # estimated cost of labeling every row with this model
+    n_calls: int
+    batch_size: int
+    dollars: float  # estimated cost of labeling every row of the pool with this model
+    price_known: bool  # False: the model is not in the price table, and dollars mean nothing
+    price_table_date: str
+
+
+class SamplingSection(TypedDict, total=False):
+    requested: int  # programs asked for (n_programs)
+    kept: int
+    rounds: Sequence[Mapping[str, int]]  # per round: round, asked, accepted, rejected, duplicates
+    duplicates: Sequence[Mapping[str, str]]  # name, duplicate_of, by ("source" or "votes")
+    refused_by_budget: int
+    budget: Mapping[str, float]  # cap_usd, spent_usd
+    programs: Sequence[Mapping[str, Any]]  # per kept program: name, model, supplement_kind, temperature, seed, ...
 
 
 class CostSection(TypedDict, total=False):
@@ -103,6 +119,7 @@ class ReportResults(TypedDict, total=False):
     selection: Mapping[str, Any]  # Selection.to_json(): the out-of-fold choices (replaces label_model and student)
     metrics: Sequence[MetricRow]
     generation: GenerationSection  # shown as a caveat under the metrics when it fitted valid rows
+    sampling: SamplingSection  # how an LLM generator's programs were asked for, kept and dropped
     cost: CostSection
     timings: Mapping[str, float]  # stage name -> seconds
 
@@ -346,37 +363,62 @@ def in_sample_caveat(generation: Mapping[str, Any] | None) -> str:
     )
 
 
+UNKNOWN_PRICE = "unknown price"
+PRICE_HINT = "give --price-table FILE, or input_price_per_1m and output_price_per_1m in the config"
+
+
+def ratio_text(numerator: float, denominator: float) -> str:
+    """``numerator / denominator`` as a multiple: two significant digits below 10, whole numbers above.
+
+    Examples
+    --------
+    >>> ratio_text(0.0009, 0.0016), ratio_text(3.0, 0.01), ratio_text(0.0152, 0.0101)
+    ('0.56×', '300×', '1.5×')
+    """
+    ratio = numerator / denominator
+    return f"{ratio:,.0f}×" if ratio >= 10 else f"{float(f'{ratio:.2g}'):g}×"
+
+
 def _cost_section(cost: CostSection) -> str:
     lines = ["## Cost", ""]
     ledger = cost.get("ledger", [])
     total = 0.0
+    unknown_models: list[str] = []
     if ledger:
         # One row per model, in order of first appearance: a run can make hundreds of calls.
         by_model: dict[str, dict[str, float]] = {}
         for entry in ledger:
             stats = by_model.setdefault(
                 str(entry.get("model", _MISSING)),
-                {"calls": 0, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0, "dollars": 0.0},
+                {"calls": 0, "cached": 0, "prompt_tokens": 0, "completion_tokens": 0, "dollars": 0.0, "unknown": 0},
             )
             stats["calls"] += 1
             stats["cached"] += int(bool(entry.get("cached", False)))
             stats["prompt_tokens"] += int(entry.get("prompt_tokens", 0) or 0)
             stats["completion_tokens"] += int(entry.get("completion_tokens", 0) or 0)
             stats["dollars"] += float(entry.get("dollars", 0.0) or 0.0)
+            stats["unknown"] += int(not entry.get("price_known", True) and not entry.get("cached", False))
         header = ["model", "calls", "cached", "prompt tokens", "completion tokens", "dollars"]
         rows = []
         for model, stats in by_model.items():
+            if stats["unknown"]:
+                unknown_models.append(model)
             rows.append(
                 [_cell(model)]
                 + [_number(int(stats[k])) for k in ("calls", "cached", "prompt_tokens", "completion_tokens")]
-                + [_dollars(stats["dollars"])]
+                + [UNKNOWN_PRICE if stats["unknown"] else _dollars(stats["dollars"])]
             )
-        totals = {k: sum(s[k] for s in by_model.values()) for k in ("calls", "cached", "prompt_tokens", "completion_tokens")}
+        keys = ("calls", "cached", "prompt_tokens", "completion_tokens")
+        totals = {k: sum(s[k] for s in by_model.values()) for k in keys}
         total = sum(s["dollars"] for s in by_model.values())
-        rows.append(
-            ["**total**"] + [f"**{_number(int(totals[k]))}**" for k in totals] + [f"**{_dollars(total)}**"]
-        )
+        total_text = _dollars(total)
+        if unknown_models:
+            total_text = UNKNOWN_PRICE if len(unknown_models) == len(by_model) else f"at least {total_text}"
+        rows.append(["**total**"] + [f"**{_number(int(totals[k]))}**" for k in keys] + [f"**{total_text}**"])
         lines.append(_table(header, rows))
+        if unknown_models:
+            lines += ["", f"The price of {', '.join(f'`{_cell(m)}`' for m in unknown_models)} is unknown: it is not in the "
+                      f"price table, so its calls are not counted in the dollars above; {PRICE_HINT}."]  # fmt: skip
     if ledger and len(ledger) <= MAX_LEDGER_ROWS:
         # Per call, in order: what each stage asked and what it cost.
         call_rows = [
@@ -386,7 +428,8 @@ def _cost_section(cost: CostSection) -> str:
                 _cell(entry.get("model", _MISSING)),
                 _number(int(entry.get("prompt_tokens", 0) or 0)),
                 _number(int(entry.get("completion_tokens", 0) or 0)),
-                _dollars(float(entry.get("dollars", 0.0) or 0.0)),
+                UNKNOWN_PRICE if not entry.get("price_known", True) and not entry.get("cached")
+                else _dollars(float(entry.get("dollars", 0.0) or 0.0)),
                 "yes" if entry.get("cached") else "no",
                 _number(entry.get("latency_s"), 2),
             ]
@@ -395,17 +438,69 @@ def _cost_section(cost: CostSection) -> str:
         lines += ["", "Calls:", "", _table(["#", "purpose", "model", "prompt tokens", "completion tokens", "dollars", "cached", "seconds"], call_rows)]
     estimate = cost.get("full_labeling")
     if estimate:
-        model = estimate.get("model", "the same LLM")
-        n_rows = estimate.get("n_rows")
-        dollars = estimate.get("dollars")
-        rows_text = f"all {_number(n_rows)} rows" if n_rows is not None else "every row"
-        sentence = f"Labeling {rows_text} with {_cell(model)} would cost about {_dollars(dollars)}"
-        if ledger and dollars is not None:
-            if total > 0:
-                sentence += f"; this run spent {_dollars(total)} ({dollars / total:,.0f}× less)"
-            else:
-                sentence += f"; this run spent {_dollars(total)}"
-        lines += (["", sentence + "."] if ledger else [sentence + "."])
+        sentence = _estimate_sentence(estimate, total if ledger else None, bool(unknown_models))
+        lines += ["", sentence] if ledger else [sentence]
+    return "\n".join(lines)
+
+
+def _estimate_sentence(estimate: FullLabelingEstimate, spent: float | None, spent_unknown: bool) -> str:
+    """What labeling the pool directly would cost, against what the run spent (one scope: this run's programs)."""
+    model = _cell(estimate.get("model", "the same LLM"))
+    n_rows = estimate.get("n_rows")
+    pool = estimate.get("pool")
+    rows_text = f"the {_number(n_rows)} rows of the `{_cell(pool)}` split" if pool else f"all {_number(n_rows)} rows"
+    per_call = f", {estimate['batch_size']} rows per call" if estimate.get("batch_size") else ""
+    if estimate.get("price_known") is False:
+        return (f"Labeling {rows_text} directly with {model} (what `alchemist annotate` would do{per_call}) would take "
+                f"about {_number(estimate.get('n_calls'))} calls, at an {UNKNOWN_PRICE}: {model} is not in the price table "
+                f"(dated {estimate.get('price_table_date', _MISSING)}); {PRICE_HINT}.")  # fmt: skip
+    dollars = estimate.get("dollars")
+    sentence = (f"Labeling {rows_text} directly with {model} (what `alchemist annotate` would do{per_call}) "
+                f"would cost about {_dollars(dollars)}")  # fmt: skip
+    if spent is not None and dollars is not None and not spent_unknown:
+        if spent > 0:
+            sentence += f"; the programs of this run cost {_dollars(spent)}, so direct labeling would cost {ratio_text(dollars, spent)} as much"
+        else:
+            sentence += f"; the programs of this run cost {_dollars(spent)}"
+    return sentence + "."
+
+
+def sampling_section(sampling: SamplingSection) -> str:
+    """How many programs were asked for and kept, what was dropped, and each program's sampling settings."""
+    lines = ["## How the programs were generated", ""]
+    rounds = sampling.get("rounds") or []
+    kept = sampling.get("kept")
+    asked = sum(int(r.get("asked", 0)) for r in rounds)
+    lines.append(
+        f"{_number(sampling.get('requested'))} programs requested, {_number(asked)} candidates asked for"
+        + (f" in {len(rounds)} rounds" if len(rounds) > 1 else "")
+        + f", {_number(kept)} kept."
+    )
+    if len(rounds) > 1:
+        rows = [[str(r.get("round")), _number(r.get("asked")), _number(r.get("accepted")), _number(r.get("rejected")),
+                 _number(r.get("duplicates"))] for r in rounds]  # fmt: skip
+        lines += ["", "Rounds after the first asked for new candidates in place of the dropped ones:", "",
+                  _table(["round", "asked", "kept", "rejected", "duplicates"], rows)]  # fmt: skip
+    duplicates = sampling.get("duplicates") or []
+    if duplicates:
+        lines += ["", f"Duplicates dropped ({len(duplicates)}):", ""]
+        lines += [f"- `{_cell(d['name'])}`: the same {d['by']} as `{_cell(d['duplicate_of'])}`" for d in duplicates]
+    if sampling.get("refused_by_budget"):
+        budget = sampling.get("budget") or {}
+        lines += ["", f"The budget cap of {_dollars(budget.get('cap_usd'))} stopped {sampling['refused_by_budget']} "
+                  f"candidate(s) before their call (spent {_dollars(budget.get('spent_usd'))})."]  # fmt: skip
+    programs = sampling.get("programs") or []
+    if programs:
+        header = ["program", "model", "supplement", "temperature", "seed", "prompt variant", "repairs", "dollars", "cached"]
+        rows = [
+            [f"`{_cell(p.get('name'))}`", _cell(p.get("model", _MISSING)), _cell(p.get("supplement_kind", _MISSING)),
+             _number(p.get("temperature"), 2), _number(p.get("seed")), _number(p.get("prompt_variant")), _number(p.get("repairs")),
+             UNKNOWN_PRICE if p.get("price_known") is False and not p.get("cached") else _dollars(p.get("dollars")),
+             "yes" if p.get("cached") else "no"]
+            for p in programs
+        ]  # fmt: skip
+        lines += ["", "Each kept program with the settings it was sampled with (from the program manifest):", "",
+                  _table(header, rows, ["left", "left", "left"] + ["right"] * 5 + ["left"])]  # fmt: skip
     return "\n".join(lines)
 
 
@@ -447,6 +542,7 @@ def render_report(results: Mapping[str, Any]) -> str:
         ("run", _run_section),
         ("dataset", _dataset_section),
         ("programs", _program_section),
+        ("sampling", sampling_section),
         ("selection", selection_section),
         ("label_model", None if chose_out_of_fold else _label_model_section),
         ("student", None if chose_out_of_fold else _student_section),

@@ -98,8 +98,11 @@ def render_program_review(
     rejected: Sequence[Mapping[str, str]] = (),
     n_duplicates: int = 0,
     cost: Mapping[str, Any] | None = None,
+    sampling: Mapping[str, Any] | None = None,
 ) -> str:
-    """The review as Markdown: the programs table, what was rejected and why, what it cost."""
+    """The review as Markdown: the programs table, how they were sampled, what was rejected and why, what it cost."""
+    from alchemist_core.report.render import PRICE_HINT, sampling_section
+
     lines = [
         f"# {title}",
         "",
@@ -117,16 +120,21 @@ def render_program_review(
         cells = [f"`{row['name']}`", row["origin"], row["sample_coverage"], row["labeled_accuracy"], row["labeled_votes"],
                  row["faults"], f"`{row['digest']}`", row["description"]]  # fmt: skip
         lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    if sampling:
+        lines += ["", sampling_section(sampling)]
     if rejected:
         lines += ["", "## Rejected", ""] + [f"- `{r['name']}`: {r['reason']}" for r in rejected]
     if cost:
+        unknown = int(cost.get("price_unknown", 0))
+        dollars = f"${float(cost.get('dollars', 0.0)):.4f}"
+        if unknown:
+            dollars = f"at least {dollars}: the price of {unknown} call(s) is unknown (their model is not in the price table; {PRICE_HINT})"
         lines += [
             "",
             "## Cost",
             "",
             f"{cost.get('calls', 0)} LLM calls ({cost.get('cached_calls', 0)} from the cache), "
-            f"{cost.get('prompt_tokens', 0)} prompt and {cost.get('completion_tokens', 0)} completion tokens, "
-            f"${float(cost.get('dollars', 0.0)):.4f}.",
+            f"{cost.get('prompt_tokens', 0)} prompt and {cost.get('completion_tokens', 0)} completion tokens, {dollars}.",
         ]
     return "\n".join(lines) + "\n"
 
@@ -143,9 +151,11 @@ def write_program_review(run: Any, dataset: Any, programs: Any, generator: Any, 
     from alchemist_core.llm import Ledger
     from alchemist_core.programs.program_set import load_program_set
     from alchemist_core.refs import ProgramReview
+    from alchemist_core.report.summary import sampling_summary
 
     folder = run.run
     program_set = load_program_set(Storage(programs.uri))
+    manifest_entries = Storage(programs.uri).read_json("manifest.json")["programs"]
     context = generation_context(
         run.spec, dataset.manifest, dataset.data, fields=list(dataset.fields), n_programs=generator.n_programs,
         n_sample=generator.sample_rows, seed=run.seed, train_split=dataset.splits.train, valid_split=dataset.splits.valid,
@@ -158,6 +168,7 @@ def write_program_review(run: Any, dataset: Any, programs: Any, generator: Any, 
     text = render_program_review(
         rows, title=f"Programs for {run.spec.name} ({run.run_id})", program_set_uri=programs.uri,
         program_set_digest=programs.digest, rejected=rejected, n_duplicates=programs.n_duplicates, cost=cost,
+        sampling=sampling_summary(programs, manifest_entries, generator.n_programs),
     )  # fmt: skip
     folder.write_json({"programs": rows, "rejected": rejected, "cost": cost}, "review.json")
     report = folder.write_text(text, "report.md")

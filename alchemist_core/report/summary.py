@@ -131,9 +131,10 @@ def collect_results(
     splits = {"train": settings["data"]["train_split"], "valid": settings["data"]["valid_split"], "test": settings["data"]["test_split"]}
     names = list(programs.names or votes.active)
     origins: dict[str, str] = {}
+    manifest_entries: list[Mapping[str, Any]] = []
     if programs.uri:
-        manifest_json = Storage(programs.uri).read_json("manifest.json")
-        for entry in manifest_json["programs"]:
+        manifest_entries = Storage(programs.uri).read_json("manifest.json")["programs"]
+        for entry in manifest_entries:
             origin = entry.get("origin", {})
             origins[entry["name"]] = ":".join(str(x) for x in (origin.get("generator", "?"), origin.get("model")) if x)
     else:
@@ -239,10 +240,34 @@ def collect_results(
         "selection": None if selection is None else selection.to_json(),
         "metrics": metrics,
         "generation": {"generator": settings["generator"]["kind"], "valid_rows_seen": valid_rows_seen, "valid_split": splits["valid"]},
+        "sampling": sampling_summary(programs, manifest_entries, settings["generator"]["n_programs"]),
         "cost": cost,
         "rejected": [r.model_dump() for r in programs.rejected],
         "dropped": [{"name": name, "reason": reason} for name, reason in votes.dropped.items()],
         "summary": summary,
+    }
+
+
+_SAMPLING_KEYS = ("model", "supplement_kind", "temperature", "seed", "prompt_variant", "repairs", "dollars", "price_known", "cached")
+
+
+def sampling_summary(programs: ProgramSetRef, manifest_entries: Sequence[Mapping[str, Any]], requested: int) -> dict[str, Any]:
+    """The report's account of an LLM generation: rounds, duplicates, budget refusals and every kept
+    program's sampling settings, read from the program manifest (empty for generators without an LLM)."""
+    details = programs.details or {}
+    sampled = [entry for entry in manifest_entries if "temperature" in (entry.get("origin") or {})]
+    if not sampled and not details.get("rounds"):
+        return {}
+    return {
+        "requested": requested,
+        "kept": len(programs.names),
+        "rounds": list(details.get("rounds") or []),
+        "duplicates": list(details.get("duplicates") or []),
+        "refused_by_budget": int(details.get("n_refused_by_budget") or 0),
+        "budget": dict(details.get("budget") or {}),
+        "programs": [
+            {"name": entry["name"], **{k: entry["origin"].get(k) for k in _SAMPLING_KEYS}} for entry in sampled
+        ],
     }
 
 
@@ -277,6 +302,7 @@ def write_run_report(run: RunContext, dataset: DatasetRef, outputs: RunOutputs, 
 
     ``settings`` is the run's configuration as JSON (shown in the report).
     """
+    from alchemist_core.llm.setup import prices_for
     from alchemist_core.report.render import render_report
 
     results = collect_results(
@@ -284,6 +310,7 @@ def write_run_report(run: RunContext, dataset: DatasetRef, outputs: RunOutputs, 
         programs=outputs.programs, votes=outputs.votes, label_model=outputs.label_model,
         pseudolabels={split: list(uris) for split, uris in outputs.pseudolabels.shards.items()}, student=outputs.student,
         settings=settings, selection=outputs.selection, final=dict(outputs.final.shards) if outputs.final else None,
+        prices=prices_for(settings["generator"]["openai"]),
     )  # fmt: skip
     folder = run.run
     folder.write_json(results["summary"], "metrics.json")

@@ -26,8 +26,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 HAND_WRITTEN = {
     # flags of these commands that are not config keys
-    "run": {"-h", "--help", "--config"},
-    "generate": {"-h", "--help", "--config"},
+    "run": {"-h", "--help", "--config", "--dry-run"},
+    "generate": {"-h", "--help", "--config", "--dry-run"},
     "run-images": {"-h", "--help", "--config"},
     "relabel": {"-h", "--help", "--config"},
     "annotate": {"-h", "--help", "--run", "--budget", "--dry-run", "--batch-size"},

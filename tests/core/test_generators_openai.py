@@ -168,7 +168,9 @@ def test_a_reply_without_code_is_repaired(fake_llm, tmp_path):
 
 def test_hostile_code_is_rejected_after_the_repairs_run_out(fake_llm, tmp_path):
     fake_llm.enqueue(HOSTILE, HOSTILE, HOSTILE)
-    generator = OpenAIGenerator(make_client(fake_llm.url, tmp_path), supplement_kinds=("none",), max_repairs=2)
+    generator = OpenAIGenerator(
+        make_client(fake_llm.url, tmp_path), supplement_kinds=("none",), max_repairs=2, resample_rounds=0
+    )
     result = generator.generate(context(1))
     assert len(result.program_set) == 0 and fake_llm.request_count == 3
     (rejected,) = result.rejected
@@ -178,19 +180,57 @@ def test_hostile_code_is_rejected_after_the_repairs_run_out(fake_llm, tmp_path):
 
 def test_no_repairs_rejects_at_once(fake_llm, tmp_path):
     fake_llm.enqueue(BROKEN)
-    generator = OpenAIGenerator(make_client(fake_llm.url, tmp_path), supplement_kinds=("none",), max_repairs=0)
+    generator = OpenAIGenerator(
+        make_client(fake_llm.url, tmp_path), supplement_kinds=("none",), max_repairs=0, resample_rounds=0
+    )
     result = generator.generate(context(1))
     assert fake_llm.request_count == 1 and "syntax error" in result.rejected[0].reason
+
+
+def test_a_rejected_candidate_is_replaced_by_a_new_one(fake_llm, tmp_path):
+    fake_llm.enqueue(BROKEN)
+    generator = OpenAIGenerator(make_client(fake_llm.url, tmp_path), supplement_kinds=("none",), max_repairs=0)
+    result = generator.generate(context(1))
+    assert result.program_set.names == ["llm_p01_none"] and fake_llm.request_count == 2
+    assert [r.name for r in result.rejected] == ["llm_p00_none"]
+    assert result.details["rounds"] == [
+        {"round": 0, "asked": 1, "accepted": 0, "rejected": 1, "duplicates": 0},
+        {"round": 1, "asked": 1, "accepted": 1, "rejected": 0, "duplicates": 0},
+    ]
 
 
 def test_duplicates_are_dropped(fake_llm, tmp_path):
     same_votes = PROGRAMS[1].replace('"""Links are spam."""', '"""Web addresses are spam."""')
     fake_llm.enqueue(Reply(PROGRAMS[1]), Reply(PROGRAMS[1]), Reply(same_votes))
     client = make_client(fake_llm.url, tmp_path, max_concurrency=1)
-    result = OpenAIGenerator(client, supplement_kinds=("none",)).generate(context(4))
+    result = OpenAIGenerator(client, supplement_kinds=("none",), resample_rounds=0).generate(context(4))
     # p01 repeats p00's source, p02 has other source but the same votes; p03 is new
     assert result.program_set.names == ["llm_p00_none", "llm_p03_none"]
     assert result.n_duplicates == 2 and result.rejected == ()
+    assert result.details["duplicates"] == [
+        {"name": "llm_p01_none", "duplicate_of": "llm_p00_none", "by": "source"},
+        {"name": "llm_p02_none", "duplicate_of": "llm_p00_none", "by": "votes"},
+    ]
+
+
+def test_duplicates_are_replaced_until_the_requested_number(fake_llm, tmp_path):
+    same_votes = PROGRAMS[1].replace('"""Links are spam."""', '"""Web addresses are spam."""')
+    fake_llm.enqueue(Reply(PROGRAMS[1]), Reply(PROGRAMS[1]), Reply(same_votes))
+    client = make_client(fake_llm.url, tmp_path, max_concurrency=1)
+    result = OpenAIGenerator(client, supplement_kinds=("none",)).generate(context(4))
+    # the two duplicates are replaced by two new candidates, p04 and p05
+    assert result.program_set.names == ["llm_p00_none", "llm_p03_none", "llm_p04_none", "llm_p05_none"]
+    assert fake_llm.request_count == 6 and result.n_duplicates == 2
+    assert [r["asked"] for r in result.details["rounds"]] == [4, 2]
+
+
+def test_replacement_rounds_are_bounded(fake_llm, tmp_path):
+    fake_llm.enqueue(*[BROKEN] * 20)
+    generator = OpenAIGenerator(make_client(fake_llm.url, tmp_path), supplement_kinds=("none",), max_repairs=0)
+    result = generator.generate(context(2))
+    # every candidate fails: 2 asked, then 2 more, then none (at most n_programs extra in all)
+    assert len(result.program_set) == 0 and fake_llm.request_count == 4
+    assert [r["asked"] for r in result.details["rounds"]] == [2, 2]
 
 
 def test_supplementary_information_in_the_spec_needs_no_stage_one_call(fake_llm, tmp_path):

@@ -97,7 +97,55 @@ def test_cost_groups_the_ledger_by_model_and_totals():
     assert "| gpt-4o | 2 | 1 | 2,400 | 600 | $0.0060 |" in lines
     assert "| gpt-4o-mini | 1 | 0 | 1,000 | 100 | $0.0040 |" in lines
     assert "| **total** | **3** | **1** | **3,400** | **700** | **$0.0100** |" in lines
-    assert "Labeling all 2,056 rows with gpt-4o would cost about $3.00; this run spent $0.0100 (300× less)." in lines
+    assert (
+        "Labeling all 2,056 rows directly with gpt-4o (what `alchemist annotate` would do) would cost about $3.00; "
+        "the programs of this run cost $0.0100, so direct labeling would cost 300× as much." in lines
+    )
+
+
+def test_estimate_names_its_pool_and_a_ratio_below_one():
+    cost = {
+        "ledger": [{"model": "gpt-4o-mini", "prompt_tokens": 5000, "completion_tokens": 1000, "dollars": 0.0016}],
+        "full_labeling": {"model": "gpt-4o-mini", "pool": "train", "n_rows": 1686, "n_calls": 85, "batch_size": 20,
+                          "dollars": 0.0009, "price_known": True},
+    }  # fmt: skip
+    text = render_report({"cost": cost})
+    assert "the 1,686 rows of the `train` split" in text and "20 rows per call" in text
+    assert "direct labeling would cost 0.56× as much" in text
+
+
+def test_an_unknown_price_is_never_shown_as_dollars():
+    ledger = [
+        {"model": "my-local-model", "prompt_tokens": 900, "completion_tokens": 300, "dollars": 0.0, "price_known": False},
+        {"model": "gpt-4o-mini", "prompt_tokens": 1000, "completion_tokens": 100, "dollars": 0.0002, "price_known": True},
+    ]
+    estimate = {"model": "my-local-model", "pool": "train", "n_rows": 500, "n_calls": 25, "dollars": 0.0,
+                "price_known": False, "price_table_date": "2024-07-18"}  # fmt: skip
+    lines = _lines(render_report({"cost": {"ledger": ledger, "full_labeling": estimate}}))
+    assert "| my-local-model | 1 | 0 | 900 | 300 | unknown price |" in lines
+    assert "| **total** | **2** | **0** | **1,900** | **400** | **at least $0.0002** |" in lines
+    text = "\n".join(lines)
+    assert "$0.0000" not in text and "would cost about" not in text
+    assert "The price of `my-local-model` is unknown" in text and "--price-table" in text
+    assert "at an unknown price: my-local-model is not in the price table (dated 2024-07-18)" in text
+
+
+def test_sampling_section_shows_each_programs_settings_and_what_was_dropped():
+    sampling = {
+        "requested": 4, "kept": 4,
+        "rounds": [{"round": 0, "asked": 4, "accepted": 2, "rejected": 0, "duplicates": 2},
+                   {"round": 1, "asked": 2, "accepted": 2, "rejected": 0, "duplicates": 0}],
+        "duplicates": [{"name": "llm_p01_none", "duplicate_of": "llm_p00_none", "by": "source"}],
+        "programs": [{"name": "llm_p00_none", "model": "gpt-4o-mini", "supplement_kind": "none", "temperature": 0.7,
+                      "seed": 0, "prompt_variant": 0, "repairs": 0, "dollars": 0.0003, "cached": False},
+                     {"name": "llm_p05_none", "model": "gpt-4o-mini", "supplement_kind": "none", "temperature": 1.0,
+                      "seed": 5, "prompt_variant": 5, "repairs": 1, "dollars": 0.0004, "cached": True}],
+    }  # fmt: skip
+    lines = _lines(render_report({"sampling": sampling}))
+    assert "4 programs requested, 6 candidates asked for in 2 rounds, 4 kept." in lines
+    assert "- `llm_p01_none`: the same source as `llm_p00_none`" in lines
+    assert "| `llm_p00_none` | gpt-4o-mini | none | 0.70 | 0 | 0 | 0 | $0.0003 | no |" in lines
+    assert "| `llm_p05_none` | gpt-4o-mini | none | 1.00 | 5 | 5 | 1 | $0.0004 | yes |" in lines
 
 
 def test_label_model_and_timings():
@@ -138,7 +186,7 @@ def test_numpy_numbers_render_like_python_numbers():
 
 def test_estimate_without_ledger():
     text = render_report({"cost": {"full_labeling": {"model": "gpt-4o", "n_rows": 10, "dollars": 0.5}}})
-    assert "Labeling all 10 rows with gpt-4o would cost about $0.5000." in text
+    assert "Labeling all 10 rows directly with gpt-4o (what `alchemist annotate` would do) would cost about $0.5000." in text
 
 
 def test_cost_section_lists_every_call_with_its_purpose():

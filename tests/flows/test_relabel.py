@@ -137,7 +137,12 @@ def test_generate_programs_flow_stores_and_reviews_programs_without_labeling(pre
     assert manifest["programs"][0]["name"] in report and "coverage" in report
     assert not (run / "votes").exists() and not (run / "labels").exists()
 
-    # Labeling with the same config takes the reviewed programs from the cache.
+    # Labeling with the same config writes the same programs into a folder of its own: the review stays as it was.
+    assert run.name.startswith("review-")
     state = label_dataset(config, return_state=True)
-    assert state.result()["run_root"] == summary["run_root"]
-    assert states_by_task(task_states(state.state_details.flow_run_id))["generate-programs"] == {"Cached"}
+    labeled = Path(state.result()["run_root"])
+    assert labeled != run and "review-" + labeled.name == run.name
+    assert json.loads((labeled / "programs" / "manifest.json").read_text())["digest"] == manifest["digest"]
+    assert (run / "report.md").read_text() == report and not (run / "metrics.json").exists()
+    assert json.loads((run / "run.json").read_text())["kind"] == "review"
+    assert json.loads((labeled / "run.json").read_text())["kind"] == "label"
