@@ -247,6 +247,14 @@ def cost_ratio_sentence(programs_dollars: float, direct_dollars: float) -> str |
     return f"Direct labeling cost the same as the programs (${direct_dollars:,.4f})."
 
 
+def _dollars_cell(totals: Mapping[str, Any]) -> str | float | None:
+    """The dollars of ledger totals, or words when some of their calls have an unknown price."""
+    if not totals.get("price_unknown"):
+        return totals.get("dollars")
+    known = float(totals.get("dollars") or 0.0)
+    return f"at least {known:.4f} (unknown price)" if known > 0 else "unknown price"
+
+
 def comparison_markdown(programs: Mapping[str, Any], annotation: Mapping[str, Any]) -> str:
     """A side-by-side table: programs + label model + student vs. the LLM labeling every training row.
 
@@ -277,7 +285,7 @@ def comparison_markdown(programs: Mapping[str, Any], annotation: Mapping[str, An
         ("LLM calls sent (billed)", spent.get("api_calls"), direct.get("api_calls")),
         ("cached replies (free)", spent.get("cached_calls"), direct.get("cached_calls")),
         ("prompt + completion tokens (billed)", spent.get("tokens"), direct.get("tokens")),
-        ("dollars", spent.get("dollars"), direct.get("dollars")),
+        ("dollars", _dollars_cell(spent), _dollars_cell(direct)),
     ]
     n_rows = int(annotation.get("n_rows") or 0)
     n_labeled = int(annotation.get("n_labeled") or 0)
@@ -312,7 +320,11 @@ def comparison_markdown(programs: Mapping[str, Any], annotation: Mapping[str, An
         "| --- | ---: | ---: |",
     ]
     lines += [f"| {name} | {fmt(a)} | {fmt(b)} |" for name, a, b in rows]
-    sentence = cost_ratio_sentence(float(spent.get("dollars") or 0.0), float(direct.get("dollars") or 0.0))
+    if spent.get("price_unknown") or direct.get("price_unknown"):
+        sentence = ("No cost ratio: some calls were made with a model whose price is unknown (not in the price table); "
+                    "give --price-table FILE, or input_price_per_1m and output_price_per_1m in the config.")  # fmt: skip
+    else:
+        sentence = cost_ratio_sentence(float(spent.get("dollars") or 0.0), float(direct.get("dollars") or 0.0))
     if sentence:
         lines += ["", sentence]
     return "\n".join(lines) + "\n"
@@ -335,4 +347,5 @@ def ledger_totals(entries, *, purposes: set[str] | None = None, exclude: set[str
         "cached_calls": len(chosen) - len(billed),
         "tokens": sum(int(e.get("prompt_tokens") or 0) + int(e.get("completion_tokens") or 0) for e in billed),
         "dollars": float(sum(float(e.get("dollars") or 0.0) for e in billed)),
+        "price_unknown": sum(not e.get("price_known", True) for e in billed),
     }

@@ -639,14 +639,21 @@ def _cmd_annotate(args: argparse.Namespace) -> int:
     data = root.child("datasets", run.read_json("manifest.json")["dataset"]["digest"])
     manifest = load_dataset_manifest(data)
     client = build_llm_client(settings["generator"]["openai"], cache=root.child("cache"), ledger_storage=run)
+    if not args.dry_run and not client.price().known:
+        raise AlchemistError(
+            f"--budget needs the price of {client.endpoint.model}, which is not in the price table {client.prices.source} "
+            f"(dated {client.prices.date}): give --price-table FILE (or set input_price_per_1m and output_price_per_1m "
+            "in the run's config); --dry-run shows the calls and tokens without a price"
+        )
     summary = annotate_baseline(
         run=run, data=data, manifest=manifest, spec=spec, client=client, settings=settings, cache=root.child("cache"),
         budget_usd=args.budget, dry_run=args.dry_run, batch_size=args.batch_size,
     )
     estimate, budget = summary["estimate"], summary["budget"]
+    price = f"${estimate['dollars']:,.4f}" if estimate["price_known"] else "an unknown price (the model is not in the price table)"
     print(
         f"estimate: {estimate['n_calls']:,} calls, ~{estimate['prompt_tokens'] + estimate['completion_tokens']:,} tokens, "
-        f"${estimate['dollars']:,.4f} with {estimate['model']} for the {summary['n_rows']:,} rows of the training split "
+        f"{price} with {estimate['model']} for the {summary['n_rows']:,} rows of the training split "
         f"{summary['pool']!r} ({estimate['method']})"
     )
     print(

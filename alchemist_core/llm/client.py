@@ -78,17 +78,23 @@ class SpendingCap:
     """A hard cap on dollars, shared by the threads of one client.
 
     Before a call that is not cached, its worst case (the estimated prompt plus a reply of
-    ``max_tokens``) is reserved; the call is not sent when the reservation would pass the cap.
-    After the call, the reservation is replaced by what the call cost. ``spent_before`` is
+    ``max_tokens``) is reserved; the call is not sent when the reservation would pass the cap
+    even once the calls in flight have settled (it waits for them first). After the call, the
+    reservation is replaced by what the call cost. ``spent_before`` is
     what earlier commands of the same run spent (from its ledger), so the cap holds across them.
 
     Examples
     --------
     >>> cap = SpendingCap(1.0, spent_before=0.25)
-    >>> cap.reserve(0.5), cap.reserve(0.5)
-    (True, False)
+    >>> cap.reserve(0.5)
+    True
     >>> cap.settle(0.5, 0.1); round(cap.spent, 2), round(cap.left, 2)
     (0.35, 0.65)
+    >>> cap.reserve(0.7), cap.n_refused
+    (False, 1)
+
+    A thread holds at most one reservation: one that cannot fit waits for the others' calls
+    to settle, and is refused only when nothing is in flight.
     """
 
     def __init__(self, cap_usd: float, *, spent_before: float = 0.0):
@@ -98,7 +104,7 @@ class SpendingCap:
         self.spent_before = float(spent_before)
         self._spent = 0.0
         self._reserved = 0.0
-        self._lock = threading.Lock()
+        self._settled = threading.Condition()
         self.n_refused = 0
 
     @property
@@ -111,17 +117,22 @@ class SpendingCap:
         return max(self.cap_usd - self.spent, 0.0)
 
     def reserve(self, worst_usd: float) -> bool:
-        with self._lock:
-            if self.spent + self._reserved + worst_usd > self.cap_usd + 1e-12:
-                self.n_refused += 1
-                return False
+        """Reserve ``worst_usd``; ``False`` (and nothing reserved) when it cannot fit under the cap."""
+        with self._settled:
+            while self.spent + self._reserved + worst_usd > self.cap_usd + 1e-12:
+                if self._reserved <= 0:
+                    self.n_refused += 1
+                    return False
+                self._settled.wait()  # calls in flight may cost less than they reserved
             self._reserved += worst_usd
             return True
 
     def settle(self, reserved_usd: float, spent_usd: float) -> None:
-        with self._lock:
+        """Replace a reservation by what the call cost (0 for a call that failed)."""
+        with self._settled:
             self._reserved = max(self._reserved - reserved_usd, 0.0)
             self._spent += spent_usd
+            self._settled.notify_all()
 
 
 def _display_url(url: str) -> str:
@@ -567,7 +578,7 @@ class LLMClient:
         elif not price.known:
             cost = "price unknown"
         else:
-            cost = f"${completion.dollars:.4f}"
+            cost = f"${completion.dollars:.6f}" if completion.dollars < 0.001 else f"${completion.dollars:.4f}"
         logger.info(
             "LLM call %d: %s, %s, %s + %s tokens, %s%s",
             number, purpose, completion.model, f"{completion.prompt_tokens:,}", f"{completion.completion_tokens:,}", cost,

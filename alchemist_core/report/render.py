@@ -144,6 +144,8 @@ def _number(value: Any, digits: int = 4) -> str:
 def _dollars(value: Any) -> str:
     if value is None:
         return _MISSING
+    if 0 < value < 0.001:
+        return f"${value:.6f}"  # a single cheap call would read $0.0001 or $0.0000
     return f"${value:,.4f}" if value < 1 else f"${value:,.2f}"
 
 
@@ -435,7 +437,9 @@ def _cost_section(cost: CostSection) -> str:
             ]
             for i, entry in enumerate(ledger)
         ]
-        lines += ["", "Calls:", "", _table(["#", "purpose", "model", "prompt tokens", "completion tokens", "dollars", "cached", "seconds"], call_rows)]
+        header = ["#", "purpose", "model", "prompt tokens", "completion tokens", "dollars", "cached", "seconds"]
+        align = ["right", "left", "left", "right", "right", "right", "left", "right"]
+        lines += ["", "Calls:", "", _table(header, call_rows, align)]
     estimate = cost.get("full_labeling")
     if estimate:
         sentence = _estimate_sentence(estimate, total if ledger else None, bool(unknown_models))

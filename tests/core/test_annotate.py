@@ -217,6 +217,6 @@ def test_ledger_totals_count_billed_and_cached_calls_apart():
         {"purpose": "code", "prompt_tokens": 7, "completion_tokens": 3, "dollars": 0.25, "cached": False},
     ]
     assert ledger_totals(entries, purposes={"annotate"}) == {
-        "calls": 2, "api_calls": 1, "cached_calls": 1, "tokens": 12, "dollars": 0.5,
+        "calls": 2, "api_calls": 1, "cached_calls": 1, "tokens": 12, "dollars": 0.5, "price_unknown": 0,
     }  # fmt: skip
     assert ledger_totals(entries, exclude={"annotate"})["dollars"] == 0.25

@@ -123,7 +123,7 @@ def test_an_unknown_price_is_never_shown_as_dollars():
                 "price_known": False, "price_table_date": "2024-07-18"}  # fmt: skip
     lines = _lines(render_report({"cost": {"ledger": ledger, "full_labeling": estimate}}))
     assert "| my-local-model | 1 | 0 | 900 | 300 | unknown price |" in lines
-    assert "| **total** | **2** | **0** | **1,900** | **400** | **at least $0.0002** |" in lines
+    assert "| **total** | **2** | **0** | **1,900** | **400** | **at least $0.000200** |" in lines
     text = "\n".join(lines)
     assert "$0.0000" not in text and "would cost about" not in text
     assert "The price of `my-local-model` is unknown" in text and "--price-table" in text
@@ -144,8 +144,8 @@ def test_sampling_section_shows_each_programs_settings_and_what_was_dropped():
     lines = _lines(render_report({"sampling": sampling}))
     assert "4 programs requested, 6 candidates asked for in 2 rounds, 4 kept." in lines
     assert "- `llm_p01_none`: the same source as `llm_p00_none`" in lines
-    assert "| `llm_p00_none` | gpt-4o-mini | none | 0.70 | 0 | 0 | 0 | $0.0003 | no |" in lines
-    assert "| `llm_p05_none` | gpt-4o-mini | none | 1.00 | 5 | 5 | 1 | $0.0004 | yes |" in lines
+    assert "| `llm_p00_none` | gpt-4o-mini | none | 0.70 | 0 | 0 | 0 | $0.000300 | no |" in lines
+    assert "| `llm_p05_none` | gpt-4o-mini | none | 1.00 | 5 | 5 | 1 | $0.000400 | yes |" in lines
 
 
 def test_label_model_and_timings():
@@ -198,7 +198,7 @@ def test_cost_section_lists_every_call_with_its_purpose():
     ]
     text = render_report({"cost": {"ledger": ledger, "full_labeling": {"model": "gpt-3.5-turbo", "n_rows": 1000, "dollars": 0.5}}})
     assert "| 1 | supplement | gpt-4 | 100 | 50 | $0.0060 | no | 1.50 |" in text
-    assert "| 2 | code | gpt-3.5-turbo | 300 | 200 | $0.0004 | yes | 0.00 |" in text
+    assert "| 2 | code | gpt-3.5-turbo | 300 | 200 | $0.000450 | yes | 0.00 |" in text
 
 
 def test_student_section_names_the_choice_and_the_candidates():

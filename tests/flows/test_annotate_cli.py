@@ -178,3 +178,36 @@ def test_the_dry_run_prices_the_training_rows_as_the_report_does(finished_run, f
     assert fake_llm.request_count == 0
     assert f"${report['dollars']:,.4f} with gpt-3.5-turbo for the 180 rows of the training split 'train'" in out
     assert "cap $1.0000, spent so far $0.0000 by earlier annotate commands, left $1.0000" in out
+
+
+def test_an_unknown_price_is_named_and_a_budget_needs_a_price(finished_run, fake_llm, tmp_path, capsys):  # noqa: F811
+    # a dry run shows calls and tokens, and says the price is unknown instead of $0
+    assert _annotate(finished_run, "--budget", "1", "--llm-model", "local-llama", "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "an unknown price (the model is not in the price table) with local-llama" in out and "$0.0000 with" not in out
+    # a budget on a model without a price could never hold: refused before any call
+    assert _annotate(finished_run, "--budget", "1", "--llm-model", "local-llama") == 2
+    assert "--budget needs the price of local-llama" in capsys.readouterr().err and fake_llm.request_count == 0
+    # with a price table of the user's, it runs and prices its calls
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("date: '2026-12-01'\nunit: per_1m_tokens\nmodels:\n  local-llama: {prompt: 0.5, completion: 1.5}\n")
+    assert _annotate(finished_run, "--budget", "1", "--llm-model", "local-llama", "--price-table", str(prices)) == 0
+    entries = _annotate_entries(finished_run)
+    assert entries and all(e["price_known"] and e["dollars"] > 0 and e["price_table_date"] == "2026-12-01" for e in entries)
+
+
+def test_the_comparison_never_prices_unknown_calls_at_zero():
+    from alchemist_core.baseline import comparison_markdown, ledger_totals
+
+    entries = [
+        {"purpose": "code", "model": "gpt-4o-mini", "prompt_tokens": 500, "completion_tokens": 80, "dollars": 0.0001, "cached": False},
+        {"purpose": "annotate", "model": "local-llama", "prompt_tokens": 900, "completion_tokens": 40, "dollars": 0.0,
+         "price_known": False, "cached": False},
+    ]  # fmt: skip
+    annotation = {
+        "model": "local-llama", "n_rows": 20, "n_labeled": 20, "estimate": {"batch_size": 20},
+        "ledger": {"programs": ledger_totals(entries, exclude={"annotate"}), "annotate": ledger_totals(entries, purposes={"annotate"})},
+    }  # fmt: skip
+    text = comparison_markdown({}, annotation)
+    assert "| dollars | 0.0001 | unknown price |" in text
+    assert "No cost ratio: some calls were made with a model whose price is unknown" in text and "×" not in text
