@@ -139,23 +139,27 @@ def plan_generation(spec: TaskSpec, generator: Mapping[str, Any], *, cache: Stor
         cached = text is not None
         supplements[kind] = (text, True) if text else ("x" * 4 * TYPICAL_REPLY_TOKENS["supplement"], False)
         calls.append(_call(client, stage_one, f"stage one: {kind}", cached, TYPICAL_REPLY_TOKENS["supplement"]))
+    longest_supplement = "x" * 4 * max_tokens  # a stage-one reply of max_tokens tokens
     worst: list[tuple[str, int]] = []  # (model, prompt tokens) of every call a candidate could make
     for candidate in candidates:
         text, exact = supplements.get(candidate.kind, (None, True))
         request = writer.code_request(spec, candidate, text)
         cached = exact and client.is_cached(request)
         calls.append(_call(client, request, candidate.name, cached, TYPICAL_REPLY_TOKENS["code"]))
-        worst += _worst_conversation(request, writer, spec, candidate, max_tokens)
+        if not cached:  # a cached conversation replays from the cache, repairs included
+            longest = request if exact else writer.code_request(spec, candidate, longest_supplement)
+            worst += _worst_conversation(longest, writer, max_tokens)
     # Replacement rounds ask for at most n_programs more candidates, planned the same way.
     for candidate in writer.plan(n_programs, seed, start=n_programs) if writer.resample_rounds else []:
-        kind_text = supplements.get(candidate.kind, (None, True))[0]
+        kind_text, exact = supplements.get(candidate.kind, (None, True))
+        kind_text = kind_text if exact else longest_supplement
         if candidate.kind != ONE_STAGE and candidate.kind not in supplements:
             stage_one = writer.stage_one(spec, candidate.kind, seed)
-            kind_text = stage_one if isinstance(stage_one, str) else "x" * 4 * max_tokens
+            kind_text = stage_one if isinstance(stage_one, str) else longest_supplement
             if not isinstance(stage_one, str):
                 worst.append((writer.supplement_model, estimate_message_tokens(stage_one.messages)))
                 supplements[candidate.kind] = (kind_text, False)
-        worst += _worst_conversation(writer.code_request(spec, candidate, kind_text), writer, spec, candidate, max_tokens)
+        worst += _worst_conversation(writer.code_request(spec, candidate, kind_text), writer, max_tokens)
     prices = client.prices
     expected = sum(prices.price(c.model).cost(c.prompt_tokens, c.expected_completion_tokens) for c in calls if not c.cached)
     stage_one_worst = [(c.model, c.prompt_tokens) for c in calls if c.purpose == "supplement" and not c.cached]
@@ -182,7 +186,7 @@ def _call(client: Any, request: Any, name: str, cached: bool, typical: int) -> P
     return PlannedCall(request.purpose, name, model, estimate_message_tokens(request.messages), typical, cached)
 
 
-def _worst_conversation(request: Any, writer: Any, spec: TaskSpec, candidate: Any, max_tokens: int) -> list[tuple[str, int]]:
+def _worst_conversation(request: Any, writer: Any, max_tokens: int) -> list[tuple[str, int]]:
     """(model, prompt tokens) of a candidate's first call and of every repair turn it could need."""
     first = estimate_message_tokens(request.messages)
     turns = [(writer.code_model, first)]
