@@ -226,6 +226,7 @@ class OpenAIGenerator:
         programs = outcome.programs(lambda candidate: self._origin(candidate, by_index[candidate.index], supplements))
         completions = [s.completion for s in supplements.values() if s.completion is not None] + outcome.completions
         details = self._details(context, supplements, completions, len(programs), len(outcome.rejected))
+        details["n_candidates"] = len(plan)
         details["rounds"] = rounds
         details["duplicates"] = [d.to_json() for d in outcome.duplicates]
         details["n_refused_by_budget"] = outcome.n_refused
