@@ -53,6 +53,9 @@ class RunContext(Reference):
     started_at: str
     alchemist_version: str
     python: str
+    incarnation: str = ""
+    """Made when the run folder is created and kept while it lives: results cached for a folder
+    that was deleted are not served to the folder made again in its place."""
 
     @property
     def storage(self) -> Storage:
@@ -80,7 +83,10 @@ class RunContext(Reference):
         }  # fmt: skip
 
     def identity(self) -> Any:
-        return {"run_root": self.run_root, "cache_root": self.cache_root, "seed": self.seed, "spec": self.spec.digest}
+        return {
+            "run_root": self.run_root, "incarnation": self.incarnation, "cache_root": self.cache_root, "seed": self.seed,
+            "spec": self.spec.digest,
+        }  # fmt: skip
 
 
 class DatasetRef(Reference):

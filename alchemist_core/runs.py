@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -75,7 +76,9 @@ def start_run_folder(
     ``spec`` is read from ``config["spec"]`` unless given (a relabel run takes its source
     run's). ``prefix`` starts a derived run id (``relabel-``, ``review-``), so runs of different
     flows never share a folder; ``kind`` (one of :data:`RUN_KINDS`) is recorded in ``run.json``,
-    and a folder holding another kind of run is refused, even under an explicit run id.
+    and a folder holding another kind of run is refused, even under an explicit run id. A new
+    folder gets a new ``incarnation`` (kept in ``run.json`` while the folder lives), part of
+    every cached stage's key: a deleted and recreated folder computes its artifacts again.
     """
     import alchemist_core
 
@@ -96,7 +99,9 @@ def start_run_folder(
                 f"the run folder {run.root} already holds a run of another configuration (it differs in {differing}); "
                 f"expected the same configuration to resume it: choose another --run-id, or leave it empty for one derived from the config"
             )
-    run.write_json({"kind": kind, "run_id": run_id}, "run.json")
+    previous_run = run.read_json("run.json") if run.exists("run.json") else {}
+    incarnation = previous_run.get("incarnation") or uuid.uuid4().hex[:16]
+    run.write_json({"kind": kind, "run_id": run_id, "incarnation": incarnation}, "run.json")
     run.write_json(dict(config), "config.json")
     run.write_json(spec.model_dump(mode="json"), "spec.json")
     return RunContext(
@@ -110,6 +115,7 @@ def start_run_folder(
         started_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         alchemist_version=alchemist_core.__version__,
         python=platform.python_version(),
+        incarnation=incarnation,
     )
 
 

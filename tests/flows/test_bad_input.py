@@ -88,6 +88,20 @@ def test_a_failed_rerun_overwrites_nothing(prefect_harness, tmp_path, capsys, ti
     assert json.loads((run / "config.json").read_text())["data"]["source"] == str(tickets)
 
 
+def test_a_deleted_run_folder_is_made_again_not_served_from_the_cache(prefect_harness, tmp_path, capsys, tickets):
+    import shutil
+
+    args = ("--data", str(tickets), "--id-field", "id", "--generator", "library", "--library", str(PROGRAMS))
+    assert _run(tmp_path, *args) == 0
+    run = Path(capsys.readouterr().out.split("report: ")[1].split()[0]).parent
+    report = (run / "report.md").read_text()
+    shutil.rmtree(run)
+    # the same configuration again: the cached stages pointed into the deleted folder, so they run again
+    assert _run(tmp_path, *args) == 0
+    assert (run / "labels").is_dir() and (run / "metrics.json").exists() and (run / "student").exists() is False
+    assert report.split("## Run")[0] == (run / "report.md").read_text().split("## Run")[0]
+
+
 def test_a_10_mb_row_is_labeled_not_dropped(prefect_harness, tmp_path):
     data = tmp_path / "big.csv"
     data.write_text(
