@@ -131,3 +131,17 @@ def test_a_run_folder_is_never_taken_over_by_another_kind_of_run(tmp_path):
     (legacy / "metrics.json").write_text("{}")
     with pytest.raises(InputError, match="holds a labeling run"):
         start_run_folder(root, {"spec": "youtube", "seed": 0, "run_id": "legacy"}, "abc", kind="review")
+
+
+def test_an_image_run_is_checked_only_where_it_calls_the_llm(monkeypatch):
+    from alchemist_core.images.pipeline import load_image_config
+    from alchemist_core.runs import check_ready
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    check_ready(load_image_config())  # the demo: its own concepts, offline programs
+    check_ready(load_image_config(overrides={"data.source": "photos/", "concepts.path": "concepts.yaml"}))
+    with pytest.raises(InputError, match="no endpoint"):
+        check_ready(load_image_config(overrides={"data.source": "photos/"}))  # the LLM names the concepts
+    with pytest.raises(InputError, match="no endpoint"):
+        check_ready(load_image_config(overrides={"generator.kind": "openai"}))
