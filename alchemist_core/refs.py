@@ -82,6 +82,9 @@ class RunContext(Reference):
             "cache_root": self.cache_root,
         }  # fmt: skip
 
+    def progress_summary(self) -> str:
+        return f"{self.run_id}"
+
     def identity(self) -> Any:
         return {
             "run_root": self.run_root, "incarnation": self.incarnation, "cache_root": self.cache_root, "seed": self.seed,
@@ -108,6 +111,10 @@ class DatasetRef(Reference):
 
     def identity(self) -> Any:
         return {"digest": self.digest, "uri": self.root, "fields": list(self.fields), "splits": self.splits.identity()}
+
+    def progress_summary(self) -> str:
+        rows = {split: info.n_rows for split, info in self.manifest.splits.items()}
+        return f"{sum(rows.values()):,} rows: " + ", ".join(f"{split} {n:,}" for split, n in sorted(rows.items()))
 
 
 class RejectedEntry(Reference):
@@ -137,6 +144,11 @@ class ProgramSetRef(Reference):
 
     def identity(self) -> Any:
         return {"digest": self.digest, "uri": self.uri}
+
+    def progress_summary(self) -> str:
+        extra = [f"{len(self.rejected)} rejected"] if self.rejected else []
+        extra += [f"{self.n_duplicates} duplicates"] if self.n_duplicates else []
+        return f"{len(self.names)} programs" + (f", {', '.join(extra)}" if extra else "")
 
 
 class ShardJob(Reference):
@@ -194,6 +206,10 @@ class VoteSet(Reference):
             return self.model_dump(mode="json", exclude={"faults", "computed"})
         return {"digest": self.digest, "active": list(self.active)}
 
+    def progress_summary(self) -> str:
+        text = f"{len(self.active)} of {len(self.programs)} programs on {self.n_rows:,} rows"
+        return text + (f", {len(self.quarantined)} quarantined" if self.quarantined else "")
+
 
 class LabelModelRef(Reference):
     """A fitted label model (pickled) and the programs whose votes it reads, in order."""
@@ -207,6 +223,9 @@ class LabelModelRef(Reference):
 
     def identity(self) -> Any:
         return {"digest": self.digest, "uri": self.uri, "programs": list(self.programs)}
+
+    def progress_summary(self) -> str:
+        return f"{self.name} over {len(self.programs)} programs"
 
 
 class PseudolabelSet(Reference):
@@ -223,6 +242,9 @@ class PseudolabelSet(Reference):
 
     def identity(self) -> Any:
         return {"digest": self.digest, "shards": self.model_dump(mode="json")["shards"]}
+
+    def progress_summary(self) -> str:
+        return "pseudolabels of " + ", ".join(f"{split} ({len(uris)} shards)" for split, uris in sorted(self.shards.items()))
 
 
 class StudentRef(Reference):
@@ -241,6 +263,10 @@ class StudentRef(Reference):
     def identity(self) -> Any:
         return self.model_dump(mode="json", include={"uri", "digest", "predictions", "chosen", "fields"})
 
+    def progress_summary(self) -> str:
+        chosen = "/".join(self.chosen.get(k, "?") for k in ("model", "features", "rows")) if self.chosen else "student"
+        return f"{chosen}, trained on {self.n_train_rows:,} rows ({self.device})"
+
 
 class FinalLabels(Reference):
     """``final/<split>.parquet``: per row, the label of the run's winner."""
@@ -248,6 +274,9 @@ class FinalLabels(Reference):
     shards: Mapping[str, str]
     source: str
     """``student``, ``label model`` or ``blend``."""
+
+    def progress_summary(self) -> str:
+        return f"from {self.source}"
 
 
 class RunOutputs(Reference):
@@ -270,6 +299,9 @@ class RunReport(Reference):
     summary: Mapping[str, Any]
     sections: Mapping[str, Any]
 
+    def progress_summary(self) -> str:
+        return self.report
+
 
 class ProgramReview(Reference):
     """A written program review: per program its coverage and accuracy, the rejected ones, the LLM cost."""
@@ -278,6 +310,9 @@ class ProgramReview(Reference):
     rejected: tuple[RejectedEntry, ...]
     cost: Mapping[str, Any] | None
     report: str
+
+    def progress_summary(self) -> str:
+        return self.report
 
 
 class SourceRun(Reference):

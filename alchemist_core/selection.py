@@ -628,6 +628,11 @@ class Selection:
     def winner_score(self) -> CandidateScore:
         return self.candidate(self.winner)
 
+    def progress_summary(self) -> str:
+        score = self.winner_score.score(self.chosen_by)
+        shown = "?" if score != score else f"{score:.3f}"  # NaN: no score by that metric
+        return f"{self.winner}, out-of-fold {self.chosen_by} {shown} among {len(self.candidates)} candidates"
+
     def candidate(self, name: str) -> CandidateScore:
         for score in self.candidates:
             if score.name == name:

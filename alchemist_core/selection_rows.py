@@ -57,6 +57,9 @@ class SelectionRows:
     train_shard = TRAIN_FILE
     valid_shard = VALID_FILE
 
+    def progress_summary(self) -> str:
+        return f"{self.n_labeled:,} labeled valid rows in {self.n_folds} folds, {self.n_train:,} training rows"
+
     @property
     def digest(self) -> str:
         return combine(self.train_digest, self.valid_digest, self.labels_digest, str(self.max_train_rows))

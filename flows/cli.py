@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
+import os
 import sys
 import types
 from collections.abc import Callable, Sequence
@@ -466,14 +466,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _dry_run(config)
     _ready(config)
+    args.log_session.storage = config.storage
     apply_offline_defaults(config.storage)
     from flows.label_dataset import label_dataset
 
     summary = label_dataset(config)
-    print(f"\nrun {summary['run_id']} finished; report: {summary['report']}")
-    for name, value in sorted(summary.get("metrics", {}).items()):
-        print(f"  {name}: {value}")
+    _finished(args, summary, "run")
     return 0
+
+
+def _finished(args: argparse.Namespace, summary: dict[str, Any], what: str) -> None:
+    """The short summary a pipeline command ends with; the log file then moves into the run folder."""
+    from flows.console import summary_lines
+
+    args.log_session.run_root = summary.get("run_root")
+    print("\n" + "\n".join(summary_lines(summary, what=what)))
 
 
 def _cmd_run_images(args: argparse.Namespace) -> int:
@@ -482,13 +489,12 @@ def _cmd_run_images(args: argparse.Namespace) -> int:
 
     config = load_image_config(args.config, config_overrides(args, IMAGE_FLAGS))
     _ready(config)
+    args.log_session.storage = config.storage
     apply_offline_defaults(config.storage)
     from flows.label_images import label_images
 
     summary = label_images(config)
-    print(f"\nimage run {summary['run_id']} finished; report: {summary['report']}")
-    for name, value in sorted(summary.get("metrics", {}).items()):
-        print(f"  {name}: {value}")
+    _finished(args, summary, "image run")
     return 0
 
 
@@ -500,10 +506,12 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _dry_run(config)
     _ready(config)
+    args.log_session.storage = config.storage
     apply_offline_defaults(config.storage)
     from flows.generate_programs import generate_programs
 
     summary = generate_programs(config)
+    args.log_session.run_root = summary["run_root"]
     print(f"\nprograms of run {summary['run_id']}: {summary['programs']}\nreview: {summary['report']}")
     return 0
 
@@ -513,13 +521,12 @@ def _cmd_relabel(args: argparse.Namespace) -> int:
     from flows.environment import apply_offline_defaults
 
     config = load_relabel_config(args.config, config_overrides(args, RELABEL_FLAGS))
+    args.log_session.storage = config.storage
     apply_offline_defaults(config.storage)
     from flows.relabel import relabel
 
     summary = relabel(config)
-    print(f"\nrelabel run {summary['run_id']} finished: {summary['run_root']}\nreport: {summary['report']}")
-    for name, value in sorted(summary.get("metrics", {}).items()):
-        print(f"  {name}: {value}")
+    _finished(args, summary, "relabel run")
     return 0
 
 
@@ -630,6 +637,7 @@ def _cmd_annotate(args: argparse.Namespace) -> int:
     from alchemist_core.spec import TaskSpec
 
     run = open_storage(args.run)
+    args.log_session.run_root = run.root
     if not run.exists("manifest.json"):
         raise AlchemistError(f"expected a finished run (with manifest.json) at {args.run}; run `alchemist run` first")
     config = _amended(RunConfig.model_validate(run.read_json("config.json")), config_overrides(args, ANNOTATE_FLAGS))
@@ -838,17 +846,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+PIPELINE_COMMANDS = frozenset({"run", "generate", "run-images", "relabel", "annotate"})
+"""Commands that run a pipeline: their full log goes to a file in the run folder."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from flows import console
+
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    dry = getattr(args, "dry_run", False)
+    session = console.setup(verbose=args.verbose, command=args.command, to_file=args.command in PIPELINE_COMMANDS and not dry)
+    args.log_session = session
     try:
-        return args.handler(args)
+        code = args.handler(args)
+        if session.path:
+            print(f"log: {session.finish()}")
+        return code
     except AlchemistError as error:
         print(f"alchemist: error: {error}", file=sys.stderr)
+        failure = console.describe_failure(session, error)
+        if failure:
+            print(failure, file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("alchemist: interrupted; finished stages are cached, rerun the same command to resume", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`alchemist prompt --json | head`): nothing left to say to it. Point
+        # stdout at /dev/null so that the interpreter's last flush does not raise again.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (AttributeError, OSError, ValueError):
+            pass
+        return 0
+    except Exception as error:
+        print(f"alchemist: unexpected error: {type(error).__name__}: {error}", file=sys.stderr)
+        failure = console.describe_failure(session, error)
+        if failure:
+            print(failure, file=sys.stderr)
+        else:
+            raise
+        return 1
+    finally:
+        session.close()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from alchemist_core import progress
 from alchemist_core.config import DaskConfig, SandboxConfig
 from alchemist_core.refs import (
     ProgramInputs,
@@ -28,6 +29,7 @@ def apply_on_dask(
     Runs on ``dask.address``, or on a LocalCluster started for the step only if a batch is
     not in the cache. Returns, per job, per batch, what each shard wrote.
     """
+    progress.expect("apply-programs", sum(len(batches) for _, _, batches in jobs))
     with dask_cluster(dask.address, dask.n_workers) as address:
         futures = [
             [

@@ -21,9 +21,10 @@ from alchemist_core.refs import (
 )
 from alchemist_core.selection import Selection
 from tasks.caching import CACHE_POLICY, retry_transient
+from tasks.progress import STAGE_HOOKS
 
 
-@task(name="fit-label-model", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
+@task(**STAGE_HOOKS, name="fit-label-model", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
 def fit_label_model(
     run: RunContext, dataset: DatasetRef | ImageDatasetRef, votes: VoteSet, settings: LabelModelConfig, selection: Selection | None = None
 ) -> LabelModelRef:
@@ -63,7 +64,7 @@ def fit_label_model(
     return model
 
 
-@task(name="predict-labels", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
+@task(**STAGE_HOOKS, name="predict-labels", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
 def predict_labels(run: RunContext, model: LabelModelRef, votes: VoteSet) -> PseudolabelSet:
     """Pseudolabels for every split, shard by shard, so memory stays bounded.
 

@@ -20,6 +20,7 @@ from alchemist_core.refs import (
     ShardVotes,
 )
 from tasks.caching import content_policy, retry_transient, task_code_digest
+from tasks.progress import STAGE_HOOKS
 
 ON_DEMAND = "local-on-demand:"
 """Prefix of the address :func:`dask_cluster` yields for a LocalCluster started on first use."""
@@ -86,6 +87,7 @@ def resolve_address(address: str) -> str:
 
 # Where programs run does not change their votes (and a LocalCluster's address changes every run).
 @task(
+    **STAGE_HOOKS,
     name="apply-programs", cache_policy=content_policy("dask_address"), persist_result=True, retries=2,
     retry_delay_seconds=2, retry_condition_fn=retry_transient,
 )

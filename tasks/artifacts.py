@@ -19,6 +19,7 @@ from prefect.artifacts import (
 
 from alchemist_core.refs import RunReport
 from tasks.caching import artifact_key
+from tasks.progress import STAGE_HOOKS
 
 
 def _number(value: Any) -> Any:
@@ -106,7 +107,7 @@ def link_uri(uri: str) -> str:
     return uri if "://" in uri else Path(uri).resolve().as_uri()
 
 
-@task(name="publish-artifacts", persist_result=False)
+@task(**STAGE_HOOKS, name="publish-artifacts", persist_result=False)
 def publish_run_artifacts(report: RunReport, spec_name: str) -> list[str]:
     """Table and markdown artifacts of a labeling run, and a link to its report; returns their keys."""
     results, report_uri = report.sections, report.report

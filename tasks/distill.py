@@ -8,9 +8,10 @@ from prefect.logging import get_run_logger
 from alchemist_core.config import StudentConfig
 from alchemist_core.refs import DatasetRef, PseudolabelSet, RunContext, StudentRef
 from tasks.caching import CACHE_POLICY, retry_transient
+from tasks.progress import STAGE_HOOKS
 
 
-@task(name="distill-student", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
+@task(**STAGE_HOOKS, name="distill-student", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
 def distill_student(
     run: RunContext, dataset: DatasetRef, pseudolabels: PseudolabelSet, settings: StudentConfig, choice: str | None = None
 ) -> StudentRef:

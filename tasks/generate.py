@@ -15,6 +15,7 @@ from alchemist_core.config import GeneratorConfig, SandboxConfig
 from alchemist_core.refs import DatasetRef, ProgramSetRef, RejectedEntry, RunContext
 from alchemist_core.selection_rows import SelectionRows
 from tasks.caching import CACHE_POLICY, retry_transient
+from tasks.progress import STAGE_HOOKS
 
 
 def files_digest(paths: Iterable[str]) -> str:
@@ -58,6 +59,7 @@ def _program_set_ref(result, uri: str, valid_rows_seen: int) -> ProgramSetRef:
 
 
 @task(
+    **STAGE_HOOKS,
     name="generate-programs", cache_policy=CACHE_POLICY + GeneratorSources(), persist_result=True, retries=1,
     retry_condition_fn=retry_transient,
 )
@@ -91,6 +93,7 @@ def generate_programs(run: RunContext, dataset: DatasetRef, generator: Generator
 
 
 @task(
+    **STAGE_HOOKS,
     name="generate-fold-programs", cache_policy=CACHE_POLICY + GeneratorSources(), persist_result=True, retries=1,
     retry_condition_fn=retry_transient,
 )

@@ -35,9 +35,10 @@ from alchemist_core.refs import (
     StudentRef,
 )
 from tasks.caching import CACHE_POLICY, retry_transient
+from tasks.progress import STAGE_HOOKS
 
 
-@task(name="ingest-images", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient)
+@task(**STAGE_HOOKS, name="ingest-images", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient)
 def ingest_image_data(data: ImageDataConfig, class_names: list[str], storage_root: str, seed: int = 0) -> ImageDatasetRef:
     """Ingest ``data.source`` under ``<root>/datasets/<digest>`` (see :func:`alchemist_core.images.stages.ingest_run_images`).
 
@@ -60,7 +61,7 @@ def ingest_image_data(data: ImageDataConfig, class_names: list[str], storage_roo
     )  # fmt: skip
 
 
-@task(name="name-concepts", retries=1, retry_condition_fn=retry_transient)
+@task(**STAGE_HOOKS, name="name-concepts", retries=1, retry_condition_fn=retry_transient)
 def name_concepts(run: RunContext, settings: ConceptConfig, llm: LLMConfig, demo: bool) -> ConceptSetRef:
     """Read the concept file or ask the LLM, and write ``concepts.json`` into the run folder.
 
@@ -80,7 +81,7 @@ def name_concepts(run: RunContext, settings: ConceptConfig, llm: LLMConfig, demo
     )  # fmt: skip
 
 
-@task(name="compute-image-features", retries=1, retry_condition_fn=retry_transient)
+@task(**STAGE_HOOKS, name="compute-image-features", retries=1, retry_condition_fn=retry_transient)
 def compute_image_features(run: RunContext, dataset: ImageDatasetRef, concepts: ConceptSetRef, clip: ClipConfig) -> FeatureSetRef:
     """CLIP embeddings, concept scores and zero-shot probabilities of every shard.
 
@@ -107,7 +108,7 @@ def compute_image_features(run: RunContext, dataset: ImageDatasetRef, concepts: 
     )  # fmt: skip
 
 
-@task(name="plan-feature-shards", persist_result=False)
+@task(**STAGE_HOOKS, name="plan-feature-shards", persist_result=False)
 def plan_feature_shards(features: FeatureSetRef, run: RunContext, shards_per_task: int) -> list[list[ShardJob]]:
     """Batches of feature shards for ``apply-programs``, with each shard's content digest.
 
@@ -125,7 +126,7 @@ def plan_feature_shards(features: FeatureSetRef, run: RunContext, shards_per_tas
     return shard_plan(manifest, run.run_root, shards_per_task)
 
 
-@task(name="generate-concept-programs", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
+@task(**STAGE_HOOKS, name="generate-concept-programs", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
 def generate_concept_programs(
     run: RunContext, dataset: ImageDatasetRef, features: FeatureSetRef, generator: ImageGeneratorConfig, llm: LLMConfig,
     sandbox: SandboxConfig,
@@ -167,7 +168,7 @@ def generate_concept_programs(
     )  # fmt: skip
 
 
-@task(name="distill-image-student", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
+@task(**STAGE_HOOKS, name="distill-image-student", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
 def distill_image_student(
     run: RunContext, dataset: ImageDatasetRef, features: FeatureSetRef, pseudolabels: PseudolabelSet, settings: ImageStudentConfig
 ) -> StudentRef:
@@ -190,7 +191,7 @@ def distill_image_student(
     )
 
 
-@task(name="report-image-run", retries=1, retry_condition_fn=retry_transient)
+@task(**STAGE_HOOKS, name="report-image-run", retries=1, retry_condition_fn=retry_transient)
 def report_image_run(run: RunContext, dataset: ImageDatasetRef, outputs: ImageRunOutputs, config: ImageRunConfig) -> RunReport:
     """Metrics of the programs, the label model, the student and CLIP zero-shot, per group too; ``metrics.json``,
     ``manifest.json`` and ``report.md`` (see :func:`alchemist_core.images.report.write_image_run_report`)."""

@@ -9,9 +9,10 @@ from alchemist_core.config import DataConfig
 from alchemist_core.data.storage import open_storage
 from alchemist_core.refs import DatasetRef, Splits
 from tasks.caching import retry_transient
+from tasks.progress import STAGE_HOOKS
 
 
-@task(name="ingest-data", persist_result=False, retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient)
+@task(**STAGE_HOOKS, name="ingest-data", persist_result=False, retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient)
 def ingest_data(
     data: DataConfig, fields: list[str], class_names: list[str], storage_root: str, seed: int = 0, needs_train: bool = True
 ) -> DatasetRef:

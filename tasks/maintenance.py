@@ -11,9 +11,10 @@ from prefect.logging import get_run_logger
 from alchemist_core.cache_admin import PruneReport
 from alchemist_core.data.storage import open_storage
 from tasks.caching import retry_transient
+from tasks.progress import STAGE_HOOKS
 
 
-@task(name="prune-cache", persist_result=False, retries=2, retry_condition_fn=retry_transient)
+@task(**STAGE_HOOKS, name="prune-cache", persist_result=False, retries=2, retry_condition_fn=retry_transient)
 def prune_cache(storage: str, older_than: str, areas: Sequence[str] | None, dry_run: bool) -> PruneReport:
     """Remove the cache files of ``areas`` under ``storage`` written more than ``older_than`` ago; what was removed."""
     from alchemist_core.cache_admin import prune_cache as prune
@@ -27,7 +28,7 @@ def prune_cache(storage: str, older_than: str, areas: Sequence[str] | None, dry_
     return report
 
 
-@task(name="publish-prune-report", persist_result=False)
+@task(**STAGE_HOOKS, name="publish-prune-report", persist_result=False)
 def publish_prune_report(pruned: PruneReport) -> None:
     """One table row per cache area: what was found, removed and kept (the UI's Artifacts tab)."""
     report = pruned.to_dict()

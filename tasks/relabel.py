@@ -23,9 +23,10 @@ from alchemist_core.refs import (
 )
 from tasks.artifacts import cost_rows, link_uri, program_rows
 from tasks.caching import CACHE_POLICY, artifact_key, retry_transient
+from tasks.progress import STAGE_HOOKS
 
 
-@task(name="open-source-run", persist_result=False, retries=2, retry_condition_fn=retry_transient)
+@task(**STAGE_HOOKS, name="open-source-run", persist_result=False, retries=2, retry_condition_fn=retry_transient)
 def open_source_run(source_run: str, sandbox: SandboxConfig | None = None) -> SourceRun:
     """The stored run's spec, fields, sandbox limits (unless ``sandbox``), program set, label model and student."""
     from alchemist_core.relabel import read_source_run
@@ -39,7 +40,7 @@ def open_source_run(source_run: str, sandbox: SandboxConfig | None = None) -> So
     return source
 
 
-@task(name="copy-programs", persist_result=False, retries=2, retry_condition_fn=retry_transient)
+@task(**STAGE_HOOKS, name="copy-programs", persist_result=False, retries=2, retry_condition_fn=retry_transient)
 def copy_programs(programs: ProgramSetRef, run: RunContext) -> ProgramSetRef:
     """Store the source run's program set in the new run (``programs/``), so the run is self-contained."""
     from alchemist_core.programs.program_set import load_program_set, save_program_set
@@ -49,7 +50,7 @@ def copy_programs(programs: ProgramSetRef, run: RunContext) -> ProgramSetRef:
     return ProgramSetRef(uri=uri, digest=program_set.digest, names=tuple(program_set.names))
 
 
-@task(name="predict-student", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
+@task(**STAGE_HOOKS, name="predict-student", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
 def predict_student(run: RunContext, student: StudentRef, dataset: DatasetRef) -> StudentRef:
     """The stored student's predictions on every split: ``student/predictions/<split>.parquet``."""
     from alchemist_core.relabel import student_predictions
@@ -61,7 +62,7 @@ def predict_student(run: RunContext, student: StudentRef, dataset: DatasetRef) -
     return student.model_copy(update={"predictions": predictions})
 
 
-@task(name="write-relabel-report", persist_result=False, retries=1, retry_condition_fn=retry_transient)
+@task(**STAGE_HOOKS, name="write-relabel-report", persist_result=False, retries=1, retry_condition_fn=retry_transient)
 def write_relabel_report(run: RunContext, source: SourceRun, dataset: DatasetRef, outputs: RunOutputs) -> RunReport:
     """``metrics.json``, ``manifest.json`` and ``report.md`` of the relabel run (see :func:`alchemist_core.relabel.write_relabel_report`)."""
     from alchemist_core.relabel import write_relabel_report as write
@@ -72,7 +73,7 @@ def write_relabel_report(run: RunContext, source: SourceRun, dataset: DatasetRef
     return report
 
 
-@task(name="publish-relabel-artifacts", persist_result=False)
+@task(**STAGE_HOOKS, name="publish-relabel-artifacts", persist_result=False)
 def publish_relabel_artifacts(report: RunReport, spec_name: str) -> list[str]:
     """Table and markdown artifacts of a relabel run, and a link to its report."""
     results = report.sections

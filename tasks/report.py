@@ -8,9 +8,10 @@ from prefect.logging import get_run_logger
 from alchemist_core.config import RunConfig
 from alchemist_core.refs import DatasetRef, RunContext, RunOutputs, RunReport
 from tasks.caching import retry_transient
+from tasks.progress import STAGE_HOOKS
 
 
-@task(name="report-run", persist_result=False, retries=1, retry_condition_fn=retry_transient)
+@task(**STAGE_HOOKS, name="report-run", persist_result=False, retries=1, retry_condition_fn=retry_transient)
 def report_run(run: RunContext, dataset: DatasetRef, outputs: RunOutputs, config: RunConfig) -> RunReport:
     """Metrics of every program, the label model, the student and the final labels; ``metrics.json``,
     ``manifest.json`` and ``report.md`` (see :func:`alchemist_core.report.summary.write_run_report`)."""

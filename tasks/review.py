@@ -9,9 +9,10 @@ from alchemist_core.config import GeneratorConfig, SandboxConfig
 from alchemist_core.refs import DatasetRef, ProgramReview, ProgramSetRef, RunContext
 from tasks.artifacts import link_uri
 from tasks.caching import artifact_key, retry_transient
+from tasks.progress import STAGE_HOOKS
 
 
-@task(name="review-programs", persist_result=False, retries=1, retry_condition_fn=retry_transient)
+@task(**STAGE_HOOKS, name="review-programs", persist_result=False, retries=1, retry_condition_fn=retry_transient)
 def review_programs(
     run: RunContext, dataset: DatasetRef, programs: ProgramSetRef, generator: GeneratorConfig, sandbox: SandboxConfig
 ) -> ProgramReview:
@@ -21,7 +22,7 @@ def review_programs(
     return write_program_review(run, dataset, programs, generator, sandbox)
 
 
-@task(name="publish-review-artifacts", persist_result=False)
+@task(**STAGE_HOOKS, name="publish-review-artifacts", persist_result=False)
 def publish_review_artifacts(review: ProgramReview, spec_name: str) -> list[str]:
     """The programs table, the rejected ones, the cost and a link to the review."""
     keys = {part: artifact_key("review", spec_name, part) for part in ("programs", "rejected", "cost", "report")}

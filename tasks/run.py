@@ -18,9 +18,10 @@ from alchemist_core.refs import (
 )
 from alchemist_core.spec import TaskSpec
 from tasks.caching import CACHE_POLICY, retry_transient
+from tasks.progress import STAGE_HOOKS
 
 
-@task(name="start-run", persist_result=False, retries=2, retry_condition_fn=retry_transient)
+@task(**STAGE_HOOKS, name="start-run", persist_result=False, retries=2, retry_condition_fn=retry_transient)
 def start_run(
     config: BaseModel, config_digest: str, spec: TaskSpec | None = None, prefix: str = "", kind: str = "label"
 ) -> RunContext:
@@ -40,7 +41,7 @@ def start_run(
     return context
 
 
-@task(name="plan-shards", persist_result=False)
+@task(**STAGE_HOOKS, name="plan-shards", persist_result=False)
 def plan_shards(dataset: DatasetRef, run: RunContext, shards_per_task: int) -> list[list[ShardJob]]:
     """Group every split's shards into batches: one Prefect task per batch, tens not thousands."""
     from alchemist_core.runs import shard_plan
@@ -48,7 +49,7 @@ def plan_shards(dataset: DatasetRef, run: RunContext, shards_per_task: int) -> l
     return shard_plan(dataset.manifest.to_json(), run.run_root, shards_per_task)
 
 
-@task(name="collect-votes", persist_result=False)
+@task(**STAGE_HOOKS, name="collect-votes", persist_result=False)
 def collect_votes(results: list[list[ShardVotes]], programs: ProgramSetRef, run: RunContext) -> VoteSet:
     """Merge fault counts over shards and quarantine programs that timed out or were killed anywhere.
 
@@ -67,7 +68,7 @@ def collect_votes(results: list[list[ShardVotes]], programs: ProgramSetRef, run:
     return votes
 
 
-@task(name="import-weak-votes", persist_result=False, retries=1, retry_condition_fn=retry_transient)
+@task(**STAGE_HOOKS, name="import-weak-votes", persist_result=False, retries=1, retry_condition_fn=retry_transient)
 def import_weak_votes(dataset: DatasetRef, run: RunContext) -> VoteSet:
     """Use the dataset's own weak labels (e.g. WRENCH's human labeling functions) as the votes."""
     from alchemist_core.runs import weak_label_votes
@@ -75,7 +76,7 @@ def import_weak_votes(dataset: DatasetRef, run: RunContext) -> VoteSet:
     return weak_label_votes(dataset.manifest.to_json(), dataset.root, run.run_root)
 
 
-@task(name="curate-programs", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
+@task(**STAGE_HOOKS, name="curate-programs", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
 def curate_programs(votes: VoteSet, dataset: DatasetRef | ImageDatasetRef, run: RunContext) -> VoteSet:
     """Narrow the active programs to those worth aggregating; the report lists the dropped ones.
 

@@ -27,9 +27,10 @@ from alchemist_core.refs import (
 from alchemist_core.selection import Selection
 from alchemist_core.selection_rows import SelectionRows
 from tasks.caching import CACHE_POLICY, retry_transient
+from tasks.progress import STAGE_HOOKS
 
 
-@task(name="selection-rows", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
+@task(**STAGE_HOOKS, name="selection-rows", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
 def selection_rows(run: RunContext, dataset: DatasetRef, settings: SelectionConfig) -> SelectionRows | None:
     """Write ``selection/``: a sample of training rows, the labeled valid rows and their folds.
 
@@ -57,7 +58,7 @@ def selection_rows(run: RunContext, dataset: DatasetRef, settings: SelectionConf
     return rows
 
 
-@task(name="collect-fold-votes", persist_result=False)
+@task(**STAGE_HOOKS, name="collect-fold-votes", persist_result=False)
 def collect_fold_votes(results: list[list[list[ShardVotes]]], folds: list[ProgramSetRef]) -> list[VoteSet]:
     """Per fold: the votes of its programs on the selection rows, without those that timed out or crashed."""
     from alchemist_core.runs import combine_vote_results
@@ -71,7 +72,7 @@ def collect_fold_votes(results: list[list[list[ShardVotes]]], folds: list[Progra
     return out
 
 
-@task(name="select-final-labels", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
+@task(**STAGE_HOOKS, name="select-final-labels", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
 def select_final_labels(
     run: RunContext, dataset: DatasetRef, rows: SelectionRows, votes: VoteSet, fold_votes: list[VoteSet] | None, config: RunConfig
 ) -> Selection:
@@ -97,7 +98,7 @@ def select_final_labels(
     return selection
 
 
-@task(name="select-label-model", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
+@task(**STAGE_HOOKS, name="select-label-model", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
 def select_label_model(
     run: RunContext, dataset: ImageDatasetRef, votes: VoteSet, programs: ProgramSetRef, features: FeatureSetRef, config: ImageRunConfig
 ) -> Selection | None:
@@ -118,7 +119,7 @@ def select_label_model(
     return chosen
 
 
-@task(name="final-labels", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
+@task(**STAGE_HOOKS, name="final-labels", cache_policy=CACHE_POLICY, persist_result=True, retries=1, retry_condition_fn=retry_transient)
 def final_labels(run: RunContext, selection: Selection | None, pseudolabels: PseudolabelSet, student: StudentRef | None) -> FinalLabels:
     """Write ``final/<split>.parquet``: per row, the label of the run's out-of-fold winner.
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from typing import Any, Mapping, Sequence, TypedDict
 
 
@@ -154,8 +155,20 @@ def _cell(value: Any) -> str:
     return str(value).replace("|", "\\|").replace("\n", " ")
 
 
+_NUMERIC_CELL = re.compile(r"^\**(at least )?[-+$]?[\d,.]+(×|%| s)?\**( ✓)?$")
+
+
+def _column_alignment(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """Right for a column whose every filled cell is a number (dollars, counts, scores), left for text."""
+    align = []
+    for j in range(len(header)):
+        cells = [str(row[j]).strip() for row in rows if j < len(row) and str(row[j]).strip() not in ("", _MISSING)]
+        align.append("right" if cells and all(_NUMERIC_CELL.match(c) for c in cells) else "left")
+    return align
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], align: Sequence[str] | None = None) -> str:
-    align = align or ["left"] + ["right"] * (len(header) - 1)
+    align = align or _column_alignment(header, rows)
     rule = ["---:" if a == "right" else "---" for a in align]
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(rule) + " |"]
     lines += ["| " + " | ".join(row) + " |" for row in rows]

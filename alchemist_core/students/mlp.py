@@ -70,7 +70,8 @@ def _rows(X: Any, index: np.ndarray | slice, device: str | torch.device) -> torc
     block = X[index]
     if _is_sparse(block):
         block = block.toarray()
-    return torch.as_tensor(np.ascontiguousarray(block, dtype=np.float32), device=device)
+    # A copy: a read-only block (memory-mapped, or from Arrow) would make torch warn on every call.
+    return torch.as_tensor(np.array(block, dtype=np.float32, order="C", copy=True), device=device)
 
 
 def _train_epoch(

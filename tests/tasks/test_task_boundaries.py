@@ -52,3 +52,13 @@ def test_no_untyped_dict_crosses_a_task_boundary():
 def test_the_check_sees_an_untyped_dict():
     assert _untyped(dict[str, typing.Any]) and _untyped(list[dict[str, typing.Any]]) and _untyped(dict)
     assert not _untyped(dict[str, str]) and not _untyped(list[str])
+
+
+def test_every_task_reports_its_stage():
+    from tasks.progress import on_stage_completion, on_stage_failure
+
+    missing = [
+        name for name, task in _tasks().items()
+        if on_stage_completion not in task.on_completion_hooks or on_stage_failure not in task.on_failure_hooks
+    ]  # fmt: skip
+    assert missing == [], "declare these tasks with @task(**STAGE_HOOKS, ...) so the command line shows their stage"
