@@ -9,7 +9,7 @@ labeled examples.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 import yaml
 from pydantic import (
@@ -128,17 +128,48 @@ class TaskSpec(BaseModel):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
 
 
+SPEC_EXAMPLE_HINT = (
+    "a complete example is in README.md (\"Writing a task spec\") and in alchemist_core/specs/*.yaml; "
+    "`alchemist spec init --data <your file>` writes one from your data"
+)
+
+FIELD_HINTS = {
+    "name": "a short identifier: letters, digits, '_', '.', '-'",
+    "instruction": "one or two sentences: what a row is and what to decide about it",
+    "classes": "a list, in class-index order, of {name: ..., description: ...}, e.g. [{name: ham}, {name: spam}]",
+    "input_fields": "a list of the column names programs may read, e.g. [text]",
+    "supplementary": "a mapping with any of description, exemplars, keywords, rules",
+    "examples": "a list of {fields: {<input field>: ...}, label: <class name>}",
+    "metric": "one of accuracy, macro_f1, binary_f1, or empty",
+}
+
+
+def _problem(error: Mapping[str, Any]) -> str:
+    where = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    top = str(error["loc"][0]) if error["loc"] else ""
+    if error["type"] == "extra_forbidden":
+        import difflib
+
+        known = list(TaskSpec.model_fields) if len(error["loc"]) == 1 else []
+        close = difflib.get_close_matches(top, known, n=1, cutoff=0.5) if known else []
+        maybe = f"; did you mean {close[0]!r}?" if close else ""
+        listed = f" (the keys are {', '.join(known)})" if known else ""
+        return f"{where}: unknown key{maybe}{listed}"
+    hint = FIELD_HINTS.get(top)
+    return f"{where}: {error['msg']}" + (f" (expected {hint})" if hint else "")
+
+
 def parse_spec(data: Any, *, source: str = "<spec>") -> TaskSpec:
-    """Validate a mapping as a :class:`TaskSpec`, with a readable error."""
+    """Validate a mapping as a :class:`TaskSpec`, with an error naming each field, what it expects, and an example."""
     if not isinstance(data, dict):
-        raise InputError(f"{source}: expected a YAML mapping with name, instruction and classes; got {type(data).__name__}")
+        raise InputError(
+            f"{source}: expected a YAML mapping with name, instruction and classes; got {type(data).__name__}; {SPEC_EXAMPLE_HINT}"
+        )
     try:
         return TaskSpec.model_validate(data)
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}" for e in error.errors()
-        )
-        raise InputError(f"{source} is not a valid task spec: {problems}") from None
+        problems = "; ".join(_problem(e) for e in error.errors())
+        raise InputError(f"{source} is not a valid task spec: {problems}; {SPEC_EXAMPLE_HINT}") from None
 
 
 def load_spec(path: str | Path) -> TaskSpec:

@@ -611,6 +611,40 @@ def _cmd_prompt(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_spec(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from alchemist_core.spec import load_spec
+
+    if args.action == "check":
+        spec = load_spec(args.spec)
+        print(f"{args.spec}: a valid task spec {spec.name!r} with {spec.n_classes} classes ({', '.join(spec.class_names)}); "
+              f"programs read {', '.join(spec.input_fields)}")  # fmt: skip
+        missing = [c.name for c in spec.classes if not c.description]
+        if missing:
+            print(f"  classes without a description (an LLM generator reads them): {', '.join(missing)}")
+        return 0
+    import yaml
+
+    from alchemist_core.spec import parse_spec
+    from alchemist_core.spec_template import spec_template, summarize_data
+
+    fields = args.fields.split(",") if args.fields else None
+    summary = summarize_data(args.data, label_field=args.label_field or None, fields=fields)
+    text = spec_template(summary)
+    parse_spec(yaml.safe_load(text), source="the template")  # the template is valid as written
+    if args.out == "-":
+        print(text, end="")
+        return 0
+    out = Path(args.out or f"{summary.name}.yaml")
+    if out.exists() and not args.force:
+        raise AlchemistError(f"{out} exists; give --out another path, or --force to replace it")
+    out.write_text(text, encoding="utf-8")
+    print(f"wrote {out}: {len(summary.label_counts)} label values, input fields {', '.join(summary.text_fields)}; "
+          f"edit the instruction and the class descriptions, then: alchemist run --spec {out} --data {args.data}")  # fmt: skip
+    return 0
+
+
 def _amended(config: BaseModel, overrides: dict[str, Any]) -> BaseModel:
     """``config`` with the dotted ``overrides`` that are not ``None`` applied, validated again."""
     data = config.model_dump(mode="json")
@@ -811,6 +845,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prompt.add_argument("--price-table", help="YAML price table over the shipped one")
     prompt.set_defaults(handler=_cmd_prompt)
+
+    spec = commands.add_parser("spec", help="write a task spec from a data file, or check one")
+    spec_actions = spec.add_subparsers(dest="action", required=True)
+    init = spec_actions.add_parser("init", help="write a commented spec template from a data file's columns and labels")
+    init.add_argument("--data", required=True, help="CSV, TSV, JSONL or Parquet file, or a WRENCH folder")
+    init.add_argument("--label-field", default="label", help="the gold-label column (default: %(default)s; '' for none)")
+    init.add_argument("--fields", help="comma-separated input fields; text-like columns are picked when not given")
+    init.add_argument("--out", help="where to write it (default: <data name>.yaml; '-' prints it)")
+    init.add_argument("--force", action="store_true", help="replace an existing file")
+    check = spec_actions.add_parser("check", help="validate a spec and say what it defines")
+    check.add_argument("spec", help="task spec YAML, or a shipped spec name")
+    spec.set_defaults(handler=_cmd_spec)
 
     annotate = commands.add_parser("annotate", help="the paper's baseline: the LLM labels every training row directly")
     annotate.add_argument("--run", required=True, help="a finished run folder; its dataset, spec and student settings are reused")
