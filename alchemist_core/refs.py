@@ -298,6 +298,8 @@ class RunReport(Reference):
     report: str
     summary: Mapping[str, Any]
     sections: Mapping[str, Any]
+    html: str = ""
+    """``report.html``: the report with its figures, one self-contained page."""
 
     def progress_summary(self) -> str:
         return self.report

@@ -12,11 +12,11 @@ from typing import Any
 
 from prefect import task
 from prefect.artifacts import (
-    create_link_artifact,
     create_markdown_artifact,
     create_table_artifact,
 )
 
+from alchemist_core.data.storage import open_storage
 from alchemist_core.refs import RunReport
 from tasks.caching import artifact_key
 from tasks.progress import STAGE_HOOKS
@@ -132,5 +132,8 @@ def publish_run_artifacts(report: RunReport, spec_name: str) -> list[str]:
     metrics = [{k: _number(v) for k, v in row.items()} for row in results.get("metrics", [])]
     create_table_artifact(metrics or [{"model": "none", "note": "no split with gold labels"}], key=keys["metrics"], description="Metrics")
     create_table_artifact(cost_rows(results.get("cost", {})), key=keys["cost"], description="Cost ledger")
-    create_link_artifact(link_uri(report_uri), link_text="report.md", key=keys["report"], description=f"Report of {title}")
+    parent, name = report_uri.rsplit("/", 1)
+    text = open_storage(parent).read_text(name)
+    page = f"[report.html, with figures]({link_uri(report.html)}) · [report.md]({link_uri(report_uri)})\n\n" if report.html else ""
+    create_markdown_artifact(page + text, key=keys["report"], description=f"Report of {title}")
     return list(keys.values())

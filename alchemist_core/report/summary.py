@@ -221,7 +221,11 @@ def collect_results(
     summary["programs.quarantined"] = len(quarantined)
     summary["programs.dropped"] = len(votes.dropped)
 
+    distribution, confusion = _label_figures_data(data, manifest, splits, pseudolabels, final, n_classes, selection is not None)
+    distribution["class_names"] = list(spec.class_names)
     return {
+        "distribution": distribution,
+        "confusion": confusion,
         "title": f"Alchemist run {run_info['run_id']}: {spec.name}",
         "run": {"run_id": run_info["run_id"], "created": run_info.get("started_at", ""), "config": settings},
         "dataset": {
@@ -246,6 +250,50 @@ def collect_results(
         "dropped": [{"name": name, "reason": reason} for name, reason in votes.dropped.items()],
         "summary": summary,
     }
+
+
+def _label_figures_data(
+    data: Storage,
+    manifest: DatasetManifest,
+    splits: Mapping[str, str],
+    pseudolabels: Mapping[str, Sequence[str]],
+    final: Mapping[str, str] | None,
+    n_classes: int,
+    refit_on_valid: bool,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Class counts (training labels against valid gold) and confusion matrices of the final labels."""
+    def labels_of(split: str) -> tuple[np.ndarray, np.ndarray] | None:
+        if final and split in final:
+            table = Storage(final[split]).read_table(columns=["row_id", "label"])
+            return table.column("row_id").to_numpy(zero_copy_only=False), table.column("label").to_numpy()
+        if split in pseudolabels:
+            table = pa.concat_tables([Storage(uri).read_table() for uri in pseudolabels[split]])
+            return table.column("row_id").to_numpy(zero_copy_only=False), probs_to_preds(table_posterior(table), tie_break="wrench")
+        return None
+
+    series: dict[str, list[int]] = {}
+    train = labels_of(splits["train"])
+    if train is not None:
+        name = "final labels (train)" if final and splits["train"] in final else "pseudolabels (train)"
+        series[name] = np.bincount(train[1][train[1] >= 0], minlength=n_classes)[:n_classes].tolist()
+    valid = splits["valid"]
+    if valid in manifest.splits and manifest.splits[valid].has_gold:
+        _, gold = read_gold(data, valid)
+        series[f"gold ({valid})"] = np.bincount(gold[gold >= 0], minlength=n_classes)[:n_classes].tolist()
+    confusion: dict[str, Any] = {}
+    for role in ("valid", "test"):
+        split = splits[role]
+        if split not in manifest.splits or not manifest.splits[split].has_gold:
+            continue
+        predicted = labels_of(split)
+        if predicted is None:
+            continue
+        gold = _aligned_gold(data, split, predicted[0])
+        keep = (gold >= 0) & (predicted[1] >= 0)
+        matrix = np.zeros((n_classes, n_classes), dtype=int)
+        np.add.at(matrix, (gold[keep], predicted[1][keep]), 1)
+        confusion[split] = {"matrix": matrix.tolist(), "in_sample": role == "valid" and refit_on_valid}
+    return {"series": series}, confusion
 
 
 _SAMPLING_KEYS = ("model", "supplement_kind", "temperature", "seed", "prompt_variant", "repairs", "dollars", "price_known", "cached")
@@ -320,4 +368,7 @@ def write_run_report(run: RunContext, dataset: DatasetRef, outputs: RunOutputs, 
             lines = ["", f"## {title}", ""] + [f"- `{r['name']}`: {r['reason']}" for r in results[key]]
             text = text.rstrip("\n") + "\n" + "\n".join(lines) + "\n"
     folder.write_json({"run": results["run"], "dataset": results["dataset"], "metrics": results["summary"]}, "manifest.json")
-    return RunReport(report=folder.write_text(text, "report.md"), summary=results["summary"], sections=results)
+    from alchemist_core.report.html import render_html
+
+    page = folder.write_text(render_html(results, text), "report.html")
+    return RunReport(report=folder.write_text(text, "report.md"), summary=results["summary"], sections=results, html=page)

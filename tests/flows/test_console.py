@@ -74,6 +74,8 @@ def test_a_run_prints_its_stages_and_keeps_the_full_log_in_the_run_folder(prefec
     log = Path(captured.out.split("log: ")[1].split()[0])
     report = Path(captured.out.split("report: ")[1].split()[0])
     assert log.parent == report.parent / "logs" and log.exists()
+    page = (report.parent / "report.html").read_text()
+    assert page.count("<svg") >= 5 and "Final labels on test" in page  # the figures, beside report.md
     text = log.read_text()
     assert "prefect" in text and "alchemist.progress" in text  # everything, for when something goes wrong
 

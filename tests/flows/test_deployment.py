@@ -141,7 +141,9 @@ def test_deploy_trigger_from_the_api_and_run_on_a_worker(prefect_server, small_d
     assert (run / "report.md").exists() and (run / "labels" / "train").is_dir()
     by_key = {artifact.key: artifact for artifact in artifacts}
     assert {"demo-programs", "demo-label-model", "demo-metrics", "demo-cost", "demo-report"} <= set(by_key), sorted(by_key)
-    assert (run / "report.md").as_uri() in by_key["demo-report"].data  # a link to the report
+    report = by_key["demo-report"]
+    assert report.type == "markdown" and "## Programs" in report.data  # the report itself, readable in the UI
+    assert (run / "report.md").as_uri() in report.data and (run / "report.html").as_uri() in report.data
     assert by_key["demo-programs"].type == "table" and "billing_words" in str(by_key["demo-programs"].data)
     assert (storage / "prefect-results").is_dir()
 
