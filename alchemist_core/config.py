@@ -45,9 +45,9 @@ class DataConfig(_Section):
     id_field: str | None = Field(None, description="Unique row-id column; row positions when empty")
     split_field: str | None = Field(None, description="Column naming each row's split (train/valid/test)")
     shard_rows: int = Field(50_000, ge=100, description="Rows per Parquet shard")
-    train_split: str = "train"
-    valid_split: str = "valid"
-    test_split: str = "test"
+    train_split: str = Field("train", description="Name of the split the programs label and the student learns from")
+    valid_split: str = Field("valid", description="Name of the labeled split every choice is made on (out of fold)")
+    test_split: str = Field("test", description="Name of the split that is only scored, never chosen on")
     split_fractions: list[float] | None = Field(
         None,
         min_length=3,
@@ -73,13 +73,13 @@ class LLMConfig(_Section):
     """An OpenAI-compatible endpoint, for text and images alike; the key comes from the environment variable ``api_key_env``."""
 
     base_url: str | None = Field(None, description="Endpoint base URL (e.g. http://127.0.0.1:8000/v1 for vLLM); OpenAI when empty")
-    model: str = "gpt-4o-mini"
-    api_key_env: str = "OPENAI_API_KEY"
-    timeout: float = Field(60.0, gt=0)
-    max_retries: int = Field(4, ge=0)
-    max_concurrency: int = Field(4, ge=1)
+    model: str = Field("gpt-4o-mini", description="Model that writes programs (and is priced in the reports)")
+    api_key_env: str = Field("OPENAI_API_KEY", description="Environment variable holding the API key (the key itself is never stored)")
+    timeout: float = Field(60.0, gt=0, description="Seconds per request attempt")
+    max_retries: int = Field(4, ge=0, description="Retries of a request after rate limits, timeouts and server errors")
+    max_concurrency: int = Field(4, ge=1, description="Requests in flight at once")
     temperature: float = Field(0.7, description="Sampling temperature of calls that set none (stage one, concepts)")
-    max_tokens: int = Field(1500, ge=1)
+    max_tokens: int = Field(1500, ge=1, description="Completion-token limit per call (also the worst case a budget allows for)")
     refresh: bool = Field(False, description="Ignore cached replies and sample again")
     budget_usd: float | None = Field(
         None, ge=0,
@@ -112,8 +112,11 @@ class OpenAIConfig(LLMConfig):
     """The LLM program generator: its endpoint (every :class:`LLMConfig` key) and how programs are asked for."""
 
     supplement_model: str | None = Field(None, description="Model writing supplementary information; the code model when empty")
-    supplement_kinds: list[str] = Field(default_factory=lambda: ["none", "description", "exemplars", "keywords", "rules"])
-    max_repairs: int = Field(2, ge=0)
+    supplement_kinds: list[str] = Field(
+        default_factory=lambda: ["none", "description", "exemplars", "keywords", "rules"],
+        description="Prompt kinds programs are spread over: none (one-stage) and the two-stage supplementary information kinds",
+    )
+    max_repairs: int = Field(2, ge=0, description="Times a failing program goes back to the LLM with its error before it is rejected")
     temperatures: list[float] = Field(
         default_factory=lambda: [0.7, 1.0], min_length=1,
         description="Sampling temperatures of program requests, alternated round by round of supplement kinds",
@@ -134,7 +137,7 @@ class GeneratorConfig(_Section):
     kind: Literal["offline", "library", "openai", "weak_labels"] = Field(
         "offline", description="offline: synthesized, no LLM; library: a folder of programs; openai: an LLM; weak_labels: the dataset's own votes"
     )
-    n_programs: int = Field(10, ge=1, le=500)
+    n_programs: int = Field(10, ge=1, le=500, description="Programs to write (an LLM is asked for this many; offline mines up to this many)")
     library_path: str | None = Field(None, description="Folder of program .py files (kind=library)")
     openai: OpenAIConfig = Field(default_factory=OpenAIConfig)
     sample_rows: int = Field(500, ge=10, description="Unlabeled rows used for smoke runs and duplicate detection")
@@ -144,7 +147,7 @@ class SandboxConfig(_Section):
     """Limits for running untrusted programs."""
 
     program_seconds: float = Field(30.0, gt=0, description="Wall-clock budget per program per shard")
-    memory_mb: int = Field(2048, ge=128)
+    memory_mb: int = Field(2048, ge=128, description="Memory limit of the process that runs programs")
 
 
 class LabelModelConfig(_Section):
@@ -160,14 +163,14 @@ class LabelModelConfig(_Section):
             "scored out of fold, and keep it where it scores better"
         ),
     )
-    n_epochs: int = Field(500, ge=1)
+    n_epochs: int = Field(500, ge=1, description="Training epochs of the Snorkel label model")
     max_fit_rows: int = Field(200_000, ge=100, description="The label model is fitted on a seeded sample of at most this many training rows")
 
 
 class StudentConfig(_Section):
     """The distilled student."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="Distil a student model from the pseudolabels (off: stop at the label model)")
     model: Literal["auto", "logreg", "mlp", "finetune"] = Field(
         "auto",
         description=(
@@ -184,12 +187,12 @@ class StudentConfig(_Section):
         200_000, ge=100, description="Fit on a seeded sample of at most this many training rows (all when empty); every row is predicted"
     )
     encoder: str = Field("minilm", description="'minilm' (shipped) or a local sentence-transformers folder")
-    hidden: list[int] = Field(default_factory=lambda: [256])
-    epochs: int = Field(30, ge=1)
-    lr: float = 1e-3
-    batch_size: int = 128
+    hidden: list[int] = Field(default_factory=lambda: [256], description="Hidden layer sizes of the MLP student")
+    epochs: int = Field(30, ge=1, description="Training epochs of the MLP student")
+    lr: float = Field(1e-3, gt=0, description="Learning rate of the MLP student")
+    batch_size: int = Field(128, ge=1, description="Rows per training batch of the MLP student")
     covered_only: bool = Field(True, description="A fixed student trains on covered rows only (auto chooses the rows too)")
-    confidence_weighting: bool = True
+    confidence_weighting: bool = Field(True, description="Weight each training row by the label model's confidence")
     device: str | None = Field(None, description="cuda, cpu, or empty for a GPU when present")
 
     @field_validator("candidates")
@@ -228,7 +231,7 @@ class DaskConfig(_Section):
     """Where programs run."""
 
     address: str | None = Field(None, description="tcp://host:port of a Dask scheduler; 'synchronous' runs in-process; empty starts a LocalCluster")
-    n_workers: int = Field(2, ge=1)
+    n_workers: int = Field(2, ge=1, description="Worker processes of the LocalCluster started when no address is given")
     shards_per_task: int = Field(4, ge=1, description="Shards per Prefect task: tens of tasks, not thousands")
 
 
@@ -245,7 +248,7 @@ class RunConfig(_Section):
     dask: DaskConfig = Field(default_factory=DaskConfig)
     storage: str = Field("./alchemist-runs", description="Artifact root: a local folder or s3://bucket/prefix")
     run_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description="Run folder name; derived from the config when empty")
-    seed: int = 0
+    seed: int = Field(0, description="Seed of every random choice: sampling, folds, LLM sample indices, training")
 
     @property
     def digest(self) -> str:

@@ -43,7 +43,7 @@ class RelabelConfig(BaseModel):
     run_id: str | None = Field(
         None, pattern=r"^[A-Za-z0-9_.-]+$", description="Run folder name; derived from the config and the data when empty"
     )
-    seed: int = 0
+    seed: int = Field(0, description="Seed of every random choice of the relabel run")
 
     @property
     def digest(self) -> str:

@@ -55,14 +55,14 @@ class ImageDataConfig(_Section):
     source: str = Field("demo", description="Image folder, or CSV/JSONL/Parquet table of image bytes, paths or URLs; 'demo' for the synthetic shapes")
     image_field: str = Field("image", description="Table column with the image bytes, path or URL")
     label_field: str | None = Field("label", description="Gold-label column (for a folder: anything but empty reads class folders)")
-    id_field: str | None = None
-    split_field: str | None = None
+    id_field: str | None = Field(None, description="Unique row-id column (tables); file paths or row positions when empty")
+    split_field: str | None = Field(None, description="Column naming each row's split (tables); folders train/valid/test otherwise")
     group_field: str | None = Field(None, description="Group attribute column (e.g. Waterbirds' place), for per-group metrics")
     store: Literal["bytes", "uri"] = Field("bytes", description="Keep image bytes in the shards, or only their URIs")
     shard_rows: int = Field(1000, ge=1, description="Images per Parquet shard")
-    train_split: str = "train"
-    valid_split: str = "valid"
-    test_split: str = "test"
+    train_split: str = Field("train", description="Name of the split the programs label and the student learns from")
+    valid_split: str = Field("valid", description="Name of the labeled split every choice is made on (out of fold)")
+    test_split: str = Field("test", description="Name of the split that is only scored, never chosen on")
 
 
 class ConceptConfig(_Section):
@@ -71,7 +71,7 @@ class ConceptConfig(_Section):
     path: str | None = Field(None, description="Concept file (YAML/JSON); when empty the LLM names the concepts (the demo ships its own)")
     n_concepts: int = Field(6, ge=1, le=64, description="Concepts to ask the LLM for")
     subject: str | None = Field(None, description="What the images show ('bird'); the LLM names it when empty")
-    max_repairs: int = Field(2, ge=0)
+    max_repairs: int = Field(2, ge=0, description="Times a malformed concept list goes back to the LLM with its error")
 
 
 class ClipConfig(_Section):
@@ -80,7 +80,7 @@ class ClipConfig(_Section):
     model: str = Field("alchemist-tiny", description="open_clip architecture, e.g. ViT-B-32, ViT-L-14; alchemist-tiny for tests and the demo")
     pretrained: str | None = Field(None, description="open_clip pretrained tag in the local cache (e.g. openai) or a checkpoint file; empty = random weights")
     cache_dir: str | None = Field(None, description="Where tagged weights are looked for (the Hugging Face cache by default)")
-    batch_size: int = Field(64, ge=1)
+    batch_size: int = Field(64, ge=1, description="Images per CLIP batch")
     device: str | None = Field(None, description="cuda, cpu, or empty for a GPU when present")
     zero_shot_template: str = Field("a photo of a {class_name}", description="Prompt of the zero-shot baseline")
 
@@ -91,30 +91,30 @@ class ImageGeneratorConfig(_Section):
     kind: Literal["offline", "openai", "library"] = Field(
         "offline", description="offline: margin programs fitted on the valid split; openai: the LLM writes them; library: a folder of programs"
     )
-    n_programs: int = Field(10, ge=1, le=500)
-    library_path: str | None = None
-    max_repairs: int = Field(2, ge=0)
+    n_programs: int = Field(10, ge=1, le=500, description="Concept programs to write")
+    library_path: str | None = Field(None, description="Folder of program .py files (kind=library)")
+    max_repairs: int = Field(2, ge=0, description="Times a failing program goes back to the LLM with its error before it is rejected")
     sample_rows: int = Field(500, ge=10, description="Training rows used for smoke runs and duplicate detection")
 
 
 class ImageStudentConfig(_Section):
     """The student distilled on CLIP image embeddings."""
 
-    enabled: bool = True
-    model: Literal["mlp", "logreg"] = "mlp"
-    hidden: list[int] = Field(default_factory=lambda: [256])
-    epochs: int = Field(30, ge=1)
-    lr: float = 1e-3
-    batch_size: int = 128
-    covered_only: bool = True
-    confidence_weighting: bool = True
-    device: str | None = None
+    enabled: bool = Field(True, description="Distil a student on CLIP embeddings (off: stop at the label model)")
+    model: Literal["mlp", "logreg"] = Field("mlp", description="The student: an MLP or logistic regression on CLIP embeddings")
+    hidden: list[int] = Field(default_factory=lambda: [256], description="Hidden layer sizes of the MLP student")
+    epochs: int = Field(30, ge=1, description="Training epochs of the MLP student")
+    lr: float = Field(1e-3, gt=0, description="Learning rate of the MLP student")
+    batch_size: int = Field(128, ge=1, description="Rows per training batch of the MLP student")
+    covered_only: bool = Field(True, description="Train only on rows some program voted on")
+    confidence_weighting: bool = Field(True, description="Weight each training row by the label model's confidence")
+    device: str | None = Field(None, description="cuda or cpu for the student; a GPU when present if empty")
 
 
 class ImageRunConfig(_Section):
     """Everything one image run needs; ``kind: images`` tells it from a text run's config."""
 
-    kind: Literal["images"] = "images"
+    kind: Literal["images"] = Field("images", description="Tells an image run's config from a text run's")
     spec: str = Field("shapes", description="Task spec YAML path, or the name of a shipped spec")
     data: ImageDataConfig = Field(default_factory=ImageDataConfig)
     concepts: ConceptConfig = Field(default_factory=ConceptConfig)
@@ -126,8 +126,8 @@ class ImageRunConfig(_Section):
     student: ImageStudentConfig = Field(default_factory=ImageStudentConfig)
     dask: DaskConfig = Field(default_factory=DaskConfig)
     storage: str = Field("./alchemist-runs", description="Artifact root: a local folder or s3://bucket/prefix")
-    run_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$")
-    seed: int = 0
+    run_id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description="Run folder name; derived from the config when empty")
+    seed: int = Field(0, description="Seed of every random choice: sampling, folds, LLM sample indices, training")
 
     @property
     def needs_llm(self) -> bool:

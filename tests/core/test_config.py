@@ -51,3 +51,32 @@ def test_the_student_and_label_model_are_chosen_on_valid_by_default():
     assert config.student.model == "auto" and config.student.candidates is None
     assert config.label_model.name == "auto" and config.label_model.use_valid_labels
     assert RunConfig(student={"candidates": ["logreg/tfidf/all"]}).student.candidates == ["logreg/tfidf/all"]
+
+
+def test_every_setting_of_every_flow_form_has_a_description():
+    import types
+    import typing
+
+    from pydantic import BaseModel
+
+    from alchemist_core.images.pipeline import ImageRunConfig
+    from alchemist_core.relabel import RelabelConfig
+
+    def inner(annotation):
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+            kept = [a for a in typing.get_args(annotation) if a is not type(None)]
+            return kept[0] if len(kept) == 1 else annotation
+        return annotation
+
+    def undescribed(model, prefix=""):
+        for name, field in model.model_fields.items():
+            section = inner(field.annotation)
+            if isinstance(section, type) and issubclass(section, BaseModel):
+                yield from undescribed(section, f"{prefix}{name}.")
+            elif not field.description:
+                yield prefix + name
+
+    # the Prefect UI shows each description under its field of the run form
+    assert {m.__name__: list(undescribed(m)) for m in (RunConfig, ImageRunConfig, RelabelConfig)} == {
+        "RunConfig": [], "ImageRunConfig": [], "RelabelConfig": []
+    }
