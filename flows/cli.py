@@ -569,6 +569,19 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from alchemist_core.data.storage import open_storage
+    from alchemist_core.export import export_run
+
+    summary = export_run(
+        open_storage(args.run),
+        args.out, format=args.format, fields=[f for f in args.fields.split(",") if f] if args.fields is not None else None,
+        splits=args.splits.split(",") if args.splits else None,
+    )  # fmt: skip
+    print(f"wrote {summary.n_rows:,} rows of {', '.join(summary.splits)} to {summary.path}: {', '.join(summary.columns)}")
+    return 0
+
+
 def _cmd_prompt(args: argparse.Namespace) -> int:
     from alchemist_core.generators.prompts import (
         code_messages,
@@ -833,6 +846,14 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--fields", help="comma-separated input fields; the student's when not given")
     predict.add_argument("--format", choices=["csv", "jsonl", "parquet"])
     predict.set_defaults(handler=_cmd_predict)
+
+    export = commands.add_parser("export", help="every row of a run with its id, input fields, pseudolabel, student and final label")
+    export.add_argument("--run", required=True, help="the run folder (<storage>/runs/<run-id>)")
+    export.add_argument("--out", required=True, help="output file: .csv, .parquet or .jsonl")
+    export.add_argument("--format", choices=["csv", "parquet", "jsonl"], help="the output format when --out does not end in one")
+    export.add_argument("--fields", help="comma-separated input fields to include (default: all; '' for none)")
+    export.add_argument("--splits", help="comma-separated splits (default: all)")
+    export.set_defaults(handler=_cmd_export)
 
     prompt = commands.add_parser("prompt", help="print the exact messages that would be sent to the LLM")
     prompt.add_argument("--spec", required=True, help="task spec YAML, or a shipped spec name")
