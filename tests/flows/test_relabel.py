@@ -77,6 +77,15 @@ def test_relabel_applies_the_stored_programs_label_model_and_student(source_run,
         expected = model.predict_proba(L)
         assert np.allclose(np.column_stack([labels.column(f"p_{k}").to_numpy() for k in range(4)]), expected, atol=1e-6)
 
+    # The relabeled rows, exported with the new data's own ids: joinable to the input file.
+    from alchemist_core.data.storage import Storage
+    from alchemist_core.export import export_run
+
+    exported = export_run(Storage(str(run)), str(tmp_path / "relabeled.parquet"))
+    table = pq.read_table(exported.path)
+    assert exported.columns[:2] == ("id", "split") and "pseudolabel" in exported.columns and "student_label" in exported.columns
+    assert table.num_rows == len(set(table.column("id").to_pylist()))
+
     # The stored student labels the new rows too; the new data's gold labels score both.
     predictions = pq.read_table(run / "student" / "predictions" / "train.parquet")
     assert predictions.num_rows == 400
