@@ -31,8 +31,9 @@ class RelabelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     source_run: str = Field(
-        ..., description="Run folder whose programs, label model and student are applied: <storage>/runs/<run-id> (a folder or s3://...)"
-    )
+        ..., min_length=1,
+        description="Run folder whose programs, label model and student are applied: <storage>/runs/<run-id> (a folder or s3://...)",
+    )  # fmt: skip
     data: DataConfig = Field(default_factory=DataConfig, description="The new data")
     student: bool = Field(True, description="Also predict with the source run's student, when it has one")
     sandbox: SandboxConfig | None = Field(
@@ -96,7 +97,8 @@ def read_source_run(source: Storage, sandbox: SandboxConfig | None = None) -> So
     if missing:
         raise InputError(
             f"expected a finished labeling run at {source.root} (with {', '.join('/'.join(p) for p in REQUIRED_FILES)}); "
-            f"missing {missing}. Give --source-run <storage>/runs/<run-id>"
+            f"missing {missing}. Set source_run (the field of the relabel form; --source-run on the command line) "
+            "to a finished run's folder, <storage>/runs/<run-id>"
         )
     spec = TaskSpec.model_validate(source.read_json("spec.json"))
     config = source.read_json("config.json") if source.exists("config.json") else {}

@@ -27,3 +27,13 @@ def test_source_run_without_a_label_model_is_refused(tmp_path):
     run.write_json({"digest": "x", "programs": []}, "programs", "manifest.json")
     with pytest.raises(InputError, match=r"missing \['label_model/model.pkl', 'label_model/summary.json'\]"):
         read_source_run(run)
+
+
+def test_an_empty_source_run_is_refused_by_the_deployment_schema():
+    from alchemist_core.relabel import RelabelConfig
+
+    # prefect.yaml fills source_run from $ALCHEMIST_SOURCE_RUN; the server validates deployment
+    # parameters against this schema (enforce_parameter_schema), so an unset variable is refused.
+    assert RelabelConfig.model_json_schema()["properties"]["source_run"]["minLength"] == 1
+    with pytest.raises(InputError, match="source_run"):
+        load_relabel_config(overrides={"source_run": "", "data.source": "new.csv"})
