@@ -139,9 +139,26 @@ class GeneratorConfig(_Section):
     )
     n_programs: int = Field(10, ge=1, le=500, description="Programs to write (an LLM is asked for this many; offline mines up to this many)")
     library_path: str | None = Field(None, description="Folder of program .py files (kind=library)")
-    openai: OpenAIConfig = Field(default_factory=OpenAIConfig)
+    openai: OpenAIConfig | None = Field(
+        None,
+        description=(
+            "The LLM endpoint and how programs are asked of it (kind openai): empty for the other kinds, "
+            "and the defaults when kind is openai and it is left empty"
+        ),
+    )
     sample_rows: int = Field(500, ge=10, description="Unlabeled rows used for smoke runs and duplicate detection")
 
+
+    @model_validator(mode="after")
+    def _llm_where_it_applies(self) -> "GeneratorConfig":
+        if self.kind == "openai" and self.openai is None:
+            self.openai = OpenAIConfig()
+        return self
+
+    @property
+    def llm(self) -> OpenAIConfig:
+        """The LLM settings: the section when given, else the defaults (an offline run's report still prices one)."""
+        return self.openai or OpenAIConfig()
 
 class SandboxConfig(_Section):
     """Limits for running untrusted programs."""

@@ -667,6 +667,8 @@ def _amended(config: BaseModel, overrides: dict[str, Any]) -> BaseModel:
         *parents, last = dotted.split(".")
         node = data
         for key in parents:
+            if node.get(key) is None:
+                node[key] = {}  # an optional section the stored run left empty (generator.openai of an offline run)
             node = node[key]
         node[last] = value
     return type(config).model_validate(data)
@@ -693,7 +695,7 @@ def _cmd_annotate(args: argparse.Namespace) -> int:
     root = open_storage(config.storage)
     data = root.child("datasets", run.read_json("manifest.json")["dataset"]["digest"])
     manifest = load_dataset_manifest(data)
-    client = build_llm_client(settings["generator"]["openai"], cache=root.child("cache"), ledger_storage=run)
+    client = build_llm_client(config.generator.llm.model_dump(mode="json"), cache=root.child("cache"), ledger_storage=run)
     if not args.dry_run and not client.price().known:
         raise AlchemistError(
             f"--budget needs the price of {client.endpoint.model}, which is not in the price table {client.prices.source} "
@@ -862,7 +864,7 @@ def build_parser() -> argparse.ArgumentParser:
     prompt.add_argument("--variant", type=int, default=0)
     prompt.add_argument("--json", action="store_true", help="print the messages as JSON (the estimates go to stderr)")
     prompt.add_argument(
-        "--llm-model", default=RunConfig().generator.openai.model, help="model the estimate prices the prompt for (default: %(default)s)"
+        "--llm-model", default=RunConfig().generator.llm.model, help="model the estimate prices the prompt for (default: %(default)s)"
     )
     prompt.add_argument("--price-table", help="YAML price table over the shipped one")
     prompt.set_defaults(handler=_cmd_prompt)

@@ -204,7 +204,7 @@ def collect_results(
         from alchemist_core.llm import Ledger
 
         cost["ledger"] = Ledger(run).entries()
-    llm_model = settings["generator"]["openai"]["model"]
+    llm_model = _llm_settings(settings)["model"]
     fields = settings["data"].get("fields") or spec.input_fields
     try:
         estimate = full_labeling_estimate(spec, data, manifest, fields, llm_model, pool=splits["train"], prices=prices)
@@ -250,6 +250,13 @@ def collect_results(
         "dropped": [{"name": name, "reason": reason} for name, reason in votes.dropped.items()],
         "summary": summary,
     }
+
+
+def _llm_settings(settings: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The run's LLM settings as a dict: its ``generator.openai`` section, or the defaults when it has none."""
+    from alchemist_core.config import OpenAIConfig
+
+    return settings["generator"].get("openai") or OpenAIConfig().model_dump(mode="json")
 
 
 def _label_figures_data(
@@ -358,7 +365,7 @@ def write_run_report(run: RunContext, dataset: DatasetRef, outputs: RunOutputs, 
         programs=outputs.programs, votes=outputs.votes, label_model=outputs.label_model,
         pseudolabels={split: list(uris) for split, uris in outputs.pseudolabels.shards.items()}, student=outputs.student,
         settings=settings, selection=outputs.selection, final=dict(outputs.final.shards) if outputs.final else None,
-        prices=prices_for(settings["generator"]["openai"]),
+        prices=prices_for(_llm_settings(settings)),
     )  # fmt: skip
     folder = run.run
     folder.write_json(results["summary"], "metrics.json")

@@ -80,3 +80,12 @@ def test_every_setting_of_every_flow_form_has_a_description():
     assert {m.__name__: list(undescribed(m)) for m in (RunConfig, ImageRunConfig, RelabelConfig)} == {
         "RunConfig": [], "ImageRunConfig": [], "RelabelConfig": []
     }
+
+
+def test_llm_settings_are_one_optional_section_of_the_form():
+    schema = RunConfig.model_json_schema()
+    openai = schema["$defs"]["GeneratorConfig"]["properties"]["openai"]
+    assert openai["default"] is None and {"type": "null"} in openai["anyOf"]  # the form folds it away
+    assert RunConfig().generator.openai is None  # an offline run carries no LLM settings
+    assert load_config(overrides={"generator.kind": "openai"}).generator.openai.model == "gpt-4o-mini"
+    assert RunConfig().generator.llm.model == "gpt-4o-mini"  # what an offline run's report prices
