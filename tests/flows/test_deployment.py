@@ -4,6 +4,7 @@ a run triggered as the UI's Run button does, a worker that picks it up, artifact
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -44,9 +45,11 @@ def prefect_server(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false")
     log = open(tmp_path / "server.log", "wb")
+    # As the README starts it: the port in the environment, so the UI talks to the same port.
     server = subprocess.Popen(
-        [*PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [*PREFECT, "server", "start"],
+        env={**env, "PREFECT_SERVER_API_HOST": "127.0.0.1", "PREFECT_SERVER_API_PORT": str(port)},
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
@@ -59,6 +62,8 @@ def prefect_server(tmp_path):
                 pass
             assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()[-3000:]
             time.sleep(0.5)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ui-settings", timeout=5) as reply:
+            assert json.loads(reply.read())["api_url"] == f"http://127.0.0.1:{port}/api"  # the UI reaches this server
         yield {**env, "PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
     finally:
         _stop(server)
@@ -89,7 +94,12 @@ def test_deploy_trigger_from_the_api_and_run_on_a_worker(prefect_server, small_d
         "ALCHEMIST_SOURCE_RUN": str(storage / "runs" / "nightly-source"), "ALCHEMIST_RELABEL_DATA": str(small_demo_csv),
     }  # fmt: skip
     _prefect(env, "work-pool", "create", "alchemist-pool", "--type", "process")
-    _prefect(deploy_env, "--no-prompt", "deploy", "--all")
+    # In the README's order: without a source run the nightly relabel is refused, the rest deployed.
+    no_source = {k: v for k, v in deploy_env.items() if k not in ("ALCHEMIST_SOURCE_RUN", "ALCHEMIST_RELABEL_DATA")}
+    refused = subprocess.run([*PREFECT, "--no-prompt", "deploy", "--all"], cwd=REPO, env=no_source, capture_output=True,
+                             text=True, timeout=180)  # fmt: skip
+    assert refused.returncode != 0 and "config.source_run" in refused.stdout + refused.stderr
+    _prefect(deploy_env, "--no-prompt", "deploy", "--name", "relabel-nightly")
 
     parameters = {
         "config": {
