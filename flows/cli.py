@@ -465,8 +465,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
     config = load_config(args.config, config_overrides(args, RUN_FLAGS))
     if args.dry_run:
         return _dry_run(config)
-    _ready(config)
     args.log_session.storage = config.storage
+    _ready(config)
     apply_offline_defaults(config.storage)
     from flows.label_dataset import label_dataset
 
@@ -488,8 +488,8 @@ def _cmd_run_images(args: argparse.Namespace) -> int:
     from flows.environment import apply_offline_defaults
 
     config = load_image_config(args.config, config_overrides(args, IMAGE_FLAGS))
-    _ready(config)
     args.log_session.storage = config.storage
+    _ready(config)
     apply_offline_defaults(config.storage)
     from flows.label_images import label_images
 
@@ -505,8 +505,8 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     config = load_config(args.config, config_overrides(args, RUN_FLAGS))
     if args.dry_run:
         return _dry_run(config)
-    _ready(config)
     args.log_session.storage = config.storage
+    _ready(config)
     apply_offline_defaults(config.storage)
     from flows.generate_programs import generate_programs
 

@@ -219,7 +219,8 @@ def describe_failure(session: LogSession, error: BaseException) -> str:
     """The line after ``alchemist: error:``: where the full log, traceback included, is ('' without a log file)."""
     if not session.path:
         return ""
-    logging.getLogger("alchemist").debug("the command failed", exc_info=error)
+    # INFO: into the file (the terminal shows Alchemist's records from WARNING up, and the command prints the error)
+    logging.getLogger("alchemist").info("the command failed", exc_info=error)
     return f"alchemist: the full log, with the traceback: {session.finish()}"
 
 

@@ -104,3 +104,14 @@ def test_prompt_into_a_closed_pipe_ends_quietly(monkeypatch, capsys):
 
     monkeypatch.setattr(sys, "stdout", ClosedPipe())
     assert cli(["prompt", "--spec", "youtube", "--json"]) == 0
+
+
+def test_an_error_before_any_flow_still_leaves_its_traceback_in_the_log(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    store = tmp_path / "store"
+    assert cli(["run", "--generator", "openai", "--storage", str(store)]) == 2  # no endpoint: refused before any flow
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "alchemist: error:" in err
+    log = Path(err.split("the full log, with the traceback: ")[1].split()[0])
+    assert log.parent == store / "logs" and "Traceback (most recent call last)" in log.read_text()

@@ -70,7 +70,8 @@ def test_a_missing_endpoint_fails_before_anything_starts(tmp_path, capsys, monke
     assert cli(["run", "--generator", "openai", "--spec", "youtube", "--storage", str(store)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("alchemist: error: the LLM generator has no endpoint: set the API key in $OPENAI_API_KEY")
-    assert "Traceback" not in err and not store.exists()  # no ingest, no run folder, no Prefect
+    assert "Traceback" not in err and not (store / "runs").exists() and not (store / "datasets").exists()  # nothing started
+    assert (store / "logs").is_dir()  # only the command's log, with the traceback
 
 
 def test_a_budget_needs_a_known_price(tmp_path, capsys, fake_llm):  # noqa: F811
@@ -83,7 +84,7 @@ def test_a_budget_needs_a_known_price(tmp_path, capsys, fake_llm):  # noqa: F811
     assert cli([*args, "--budget", "1", "--price-table", str(prices), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "local-llama: $0.0001 / $0.0002 per 1K prompt / completion tokens" in out and "2026-12-01" in out
-    assert fake_llm.request_count == 0 and not store.exists()
+    assert fake_llm.request_count == 0 and not (store / "runs").exists() and not (store / "datasets").exists()
 
 
 def test_dry_run_prices_the_calls_and_sends_nothing(prefect_harness, fake_llm, llm_config, capsys):  # noqa: F811
