@@ -283,8 +283,12 @@ def write_relabel_report(run: Any, source: SourceRun, dataset: Any, outputs: Any
          "dataset": results["dataset"], "votes_digest": outputs.votes.digest, "metrics": results["summary"]},
         "manifest.json",
     )  # fmt: skip
-    report = out.write_text(render_relabel_report(results, run.run_id), "report.md")
-    return RunReport(report=report, summary=results["summary"], sections=results)
+    text = render_relabel_report(results, run.run_id)
+    from alchemist_core.report.html import render_html
+
+    page = out.write_text(render_html(results, text), "report.html")
+    report = out.write_text(text, "report.md")
+    return RunReport(report=report, summary=results["summary"], sections=results, html=page)
 
 
 def _final_source(selection: Mapping[str, Any] | None, has_student: bool) -> str:

@@ -278,8 +278,12 @@ def write_image_run_report(run: Any, dataset: Any, outputs: Any, settings: Mappi
     folder.write_json(
         {"run": results["run"], "dataset": {**results["dataset"], "images": images}, "metrics": results["summary"]}, "manifest.json"
     )
-    report = folder.write_text(render_image_report(results), "report.md")
-    return RunReport(report=report, summary=results["summary"], sections=results)
+    text = render_image_report(results)
+    from alchemist_core.report.html import render_html
+
+    page = folder.write_text(render_html(results, text), "report.html")
+    report = folder.write_text(text, "report.md")
+    return RunReport(report=report, summary=results["summary"], sections=results, html=page)
 
 
 def _fraction(value: float | None) -> str:

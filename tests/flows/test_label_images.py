@@ -73,6 +73,7 @@ def test_images_are_labeled_through_llm_concepts_and_programs(prefect_harness, f
     assert run.read_json("concepts.json")["source"] == "llm"
     assert [e["purpose"] for e in Ledger(run).entries()] == ["concepts", "code", "code", "code"]
     report = run.read_text("report.md")
+    assert "<svg" in run.read_text("report.html") and "## Groups" in run.read_text("report.html").replace("<h2>Groups</h2>", "## Groups")
     for text in ("## Groups", "CLIP zero-shot", "circle / blue", "| corners | no corners | four right angles |",
                  "- train: 1 corrupt", "- test: 1 missing", "llm_concept_p02"):  # fmt: skip
         assert text in report, text

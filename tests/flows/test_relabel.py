@@ -94,6 +94,7 @@ def test_relabel_applies_the_stored_programs_label_model_and_student(source_run,
     assert metrics["train.label_model_accuracy"] > 0.6 and metrics["train.student_accuracy"] > 0.6
     report = (run / "report.md").read_text()
     assert str(source_run) in report and "billing_words" in report
+    assert "<svg" in (run / "report.html").read_text()  # the relabel report with its figures
     # The final labels follow what the source run chose out of fold.
     chosen = json.loads((source_run / "selection.json").read_text())["winner"]
     final = pq.read_table(run / "final" / "train.parquet")
