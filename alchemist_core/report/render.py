@@ -338,7 +338,7 @@ def selection_section(selection: Mapping[str, Any]) -> str:
     for warning in selection.get("warnings") or []:
         lines.append(f"- **warning:** {_cell(warning)}")
     with_binary = any(c.get("binary_f1") is not None for c in [*candidates, *selection.get("label_models", [])])
-    header = ["candidate", "role", "accuracy", "macro-F1"] + (["binary F1"] if with_binary else []) + ["largest class on train", ""]
+    header = ["candidate", "role", "accuracy", "macro-F1"] + (["binary F1"] if with_binary else []) + ["largest class on train", "one class?"]
     align = ["left", "left"] + ["right"] * (len(header) - 3) + ["left"]
     lines += ["", "### Label models (out of fold)", ""]
     lines.append(_table(header, _candidate_rows(selection.get("label_models") or [], selection.get("label_model", ""), metric, with_binary), align))
