@@ -939,6 +939,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("alchemist: interrupted; finished stages are cached, rerun the same command to resume", file=sys.stderr)
+        if session.path:
+            print(f"alchemist: the log so far: {session.finish()}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # The reader went away (`alchemist prompt --json | head`): nothing left to say to it. Point
