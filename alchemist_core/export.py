@@ -67,6 +67,8 @@ def export_run(
     InputError
         When ``run`` is not a finished run, the format is unknown, or a field or split is not the run's.
     """
+    if "://" in out:
+        raise InputError(f"export writes a local file; got {out!r} (copy it to object storage afterwards)")
     kind = (format or out.rsplit(".", 1)[-1]).lower()
     if kind not in FORMATS:
         raise InputError(f"expected the output format to be one of {list(FORMATS)} (or a path ending so), got {kind!r}")
