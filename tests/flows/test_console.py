@@ -115,3 +115,18 @@ def test_an_error_before_any_flow_still_leaves_its_traceback_in_the_log(tmp_path
     assert "Traceback" not in err and "alchemist: error:" in err
     log = Path(err.split("the full log, with the traceback: ")[1].split()[0])
     assert log.parent == store / "logs" and "Traceback (most recent call last)" in log.read_text()
+
+
+def test_an_interrupted_command_says_where_its_log_is(monkeypatch, capsys):
+    import flows.cli
+
+    def interrupted(args):
+        logging.getLogger("alchemist_core.stages").info("working")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(flows.cli, "_cmd_run", interrupted)
+    assert cli(["run"]) == 130
+    err = capsys.readouterr().err
+    assert "rerun the same command to resume" in err
+    log = Path(err.split("the log so far: ")[1].split()[0])
+    assert "working" in log.read_text()
