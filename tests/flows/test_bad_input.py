@@ -77,12 +77,15 @@ def test_unreachable_s3_path(prefect_harness, tmp_path, capsys, monkeypatch):
 
 
 def test_a_failed_rerun_overwrites_nothing(prefect_harness, tmp_path, capsys, tickets):
-    assert _run(tmp_path, "--data", str(tickets), "--id-field", "id", "--generator", "library", "--library", str(PROGRAMS), "--run-id", "r") == 0
+    from tests.flows.helpers import quick_programs
+
+    library = str(quick_programs(tmp_path / "library"))
+    assert _run(tmp_path, "--data", str(tickets), "--id-field", "id", "--generator", "library", "--library", library, "--run-id", "r") == 0
     run = tmp_path / "store" / "runs" / "r"
     before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
     bad = tmp_path / "bad.csv"
     bad.write_text("id,txt,label\n1,hello,billing\n")
-    assert _run(tmp_path, "--data", str(bad), "--id-field", "id", "--generator", "library", "--library", str(PROGRAMS), "--run-id", "r") != 0
+    assert _run(tmp_path, "--data", str(bad), "--id-field", "id", "--generator", "library", "--library", library, "--run-id", "r") != 0
     after = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
     assert after == before
     assert json.loads((run / "config.json").read_text())["data"]["source"] == str(tickets)
@@ -91,7 +94,10 @@ def test_a_failed_rerun_overwrites_nothing(prefect_harness, tmp_path, capsys, ti
 def test_a_deleted_run_folder_is_made_again_not_served_from_the_cache(prefect_harness, tmp_path, capsys, tickets):
     import shutil
 
-    args = ("--data", str(tickets), "--id-field", "id", "--generator", "library", "--library", str(PROGRAMS))
+    from tests.flows.helpers import quick_programs
+
+    library = quick_programs(tmp_path / "library")
+    args = ("--data", str(tickets), "--id-field", "id", "--generator", "library", "--library", str(library))
     assert _run(tmp_path, *args) == 0
     run = Path(capsys.readouterr().out.split("report: ")[1].split()[0]).parent
     report = (run / "report.md").read_text()

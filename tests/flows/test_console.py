@@ -11,8 +11,6 @@ from alchemist_core import progress
 from flows.cli import main as cli
 from flows.console import ConsoleFilter, StageConsoleHandler
 
-PROGRAMS = Path(__file__).parent / "programs"
-
 
 def _record(name: str, level: int, message: str, **extra) -> logging.LogRecord:
     record = logging.LogRecord(name, level, __file__, 1, message, (), None)
@@ -60,10 +58,13 @@ def test_stage_lines_count_batches_and_estimate_the_rest():
     assert lines[4].startswith("  ✗ fit label model") and lines[4].endswith("failed")
 
 
-def test_a_run_prints_its_stages_and_keeps_the_full_log_in_the_run_folder(prefect_harness, small_demo_csv, tmp_path, capsys):
+def test_a_run_prints_its_stages_and_keeps_the_full_log_in_the_run_folder(
+    prefect_harness, small_demo_csv, quick_library, tmp_path, capsys
+):
     args = ["run", "--spec", "demo", "--data", str(small_demo_csv), "--split-field", "split", "--generator", "library",
-            "--library", str(PROGRAMS), "--storage", str(tmp_path / "store"), "--dask-address", "synchronous",
-            "--student-model", "logreg", "--features", "tfidf"]  # fmt: skip
+            "--library", str(quick_library), "--storage", str(tmp_path / "store"), "--dask-address", "synchronous",
+            "--student-model", "logreg", "--features", "tfidf", "--student-candidates", "logreg/tfidf/covered",
+            "--label-model", "majority"]  # fmt: skip
     assert cli(args) == 0
     captured = capsys.readouterr()
     lines = (captured.out + captured.err).strip().splitlines()

@@ -10,8 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from flows.cli import main as cli
-
-PROGRAMS = Path(__file__).parent / "programs"
+from tests.flows.helpers import quick_programs
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +26,9 @@ def tickets_run(prefect_harness, tmp_path_factory) -> Path:
         rows.append(f"T-{1000 + i},{texts[team]} {i},{team},{['train', 'train', 'valid', 'test'][(i // 4) % 4]}")
     data.write_text("\n".join(rows) + "\n")
     assert cli(["run", "--spec", "demo", "--data", str(data), "--id-field", "ticket", "--split-field", "split",
-                "--generator", "library", "--library", str(PROGRAMS), "--storage", str(root / "store"),
-                "--dask-address", "synchronous", "--student-model", "logreg", "--features", "tfidf", "--run-id", "r"]) == 0  # fmt: skip
+                "--generator", "library", "--library", str(quick_programs(root / "library")), "--storage", str(root / "store"),
+                "--dask-address", "synchronous", "--student-model", "logreg", "--features", "tfidf", "--run-id", "r",
+                "--student-candidates", "logreg/tfidf/covered", "--label-model", "majority"]) == 0  # fmt: skip
     return root
 
 
