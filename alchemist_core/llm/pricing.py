@@ -94,6 +94,9 @@ class PriceTable:
         return self.price(model).cost(prompt_tokens, completion_tokens)
 
 
+_UNKNOWN_DEFAULT = ModelPrice("default", 0.0, 0.0, known=False)
+
+
 def load_price_table(path: str | Path | None = None) -> PriceTable:
     """Read a price table (the shipped ``prices.yaml`` when ``path`` is None).
 
@@ -122,7 +125,7 @@ def load_price_table(path: str | Path | None = None) -> PriceTable:
     for model, entry in data["models"].items():
         prices[str(model)] = _parse_entry(str(model), entry, divisor, source)
     if "default" not in prices:
-        prices["default"] = ModelPrice("default", 0.0, 0.0, known=False)
+        prices["default"] = _UNKNOWN_DEFAULT
     return PriceTable(date=str(data["date"]), prices=prices, source=str(source))
 
 
@@ -149,7 +152,8 @@ def configured_price_table(
     date, source = table.date, table.source
     if path is not None:
         user = load_price_table(path)
-        prices.update({name: price for name, price in user.prices.items() if name != "default" or "default" in _entries(path)})
+        # A table without a default gets an unknown $0 one: it must not replace the shipped default.
+        prices.update({name: price for name, price in user.prices.items() if name != "default" or price != _UNKNOWN_DEFAULT})
         date, source = user.date, f"{user.source} over {table.source}"
     if (input_per_1m is None) != (output_per_1m is None):
         raise InputError("give both the input and the output price per 1M tokens, or neither")
@@ -159,11 +163,6 @@ def configured_price_table(
         prices[model] = ModelPrice(model, float(input_per_1m) / 1000.0, float(output_per_1m) / 1000.0)
         source = f"{source}, {model} from the config"
     return PriceTable(date=date, prices=prices, source=source)
-
-
-def _entries(path: str | Path) -> set[str]:
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    return {str(name) for name in data["models"]}
 
 
 def _parse_entry(model: str, entry: Any, divisor: float, source: Path) -> ModelPrice:

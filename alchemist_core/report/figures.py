@@ -36,15 +36,19 @@ def _pyplot():
     return plt
 
 
+def _program_rows(programs: Sequence[Mapping[str, Any]], key: str) -> tuple[list[Mapping[str, Any]], list[str], float]:
+    """The programs that have ``key`` (at most :data:`_MAX_PROGRAMS`), their names, and a figure height for them."""
+    rows = [p for p in programs if p.get(key) is not None][:_MAX_PROGRAMS]
+    return rows, [str(p["name"]) for p in rows], max(2.0, 0.28 * len(rows) + 1.0)
+
+
 def programs_figure(programs: Sequence[Mapping[str, Any]]) -> str:
     """Coverage on the training split and accuracy on each scored split, one row per program."""
-    rows = [p for p in programs if p.get("coverage") is not None][:_MAX_PROGRAMS]
+    rows, names, height = _program_rows(programs, "coverage")
     if not rows:
         return ""
     plt = _pyplot()
-    names = [str(p["name"]) for p in rows]
     splits = sorted({s for p in rows for s, v in (p.get("accuracy") or {}).items() if v is not None})
-    height = max(2.0, 0.28 * len(rows) + 1.0)
     figure, (left, right) = plt.subplots(1, 2, figsize=(9, height), sharey=True)
     y = np.arange(len(rows))
     left.barh(y, [float(p["coverage"]) for p in rows], color=_PALETTE[0])
@@ -66,14 +70,13 @@ def programs_figure(programs: Sequence[Mapping[str, Any]]) -> str:
 
 def agreement_figure(programs: Sequence[Mapping[str, Any]]) -> str:
     """Per program: how often it votes with another program (overlap) and against one (conflict)."""
-    rows = [p for p in programs if p.get("overlap") is not None][:_MAX_PROGRAMS]
+    rows, names, height = _program_rows(programs, "overlap")
     if not rows:
         return ""
     plt = _pyplot()
-    names = [str(p["name"]) for p in rows]
     overlap = np.array([float(p.get("overlap") or 0.0) for p in rows])
     conflict = np.array([float(p.get("conflict") or 0.0) for p in rows])
-    figure, axis = plt.subplots(figsize=(9, max(2.0, 0.28 * len(rows) + 1.0)))
+    figure, axis = plt.subplots(figsize=(9, height))
     y = np.arange(len(rows))
     axis.barh(y, overlap - conflict, color=_PALETTE[2], label="agrees with another program")
     axis.barh(y, conflict, left=overlap - conflict, color=_PALETTE[3], label="conflicts with another program")
